@@ -1,0 +1,65 @@
+"""Conversation fingerprints and canonical answers.
+
+A call may be retried on the same lane or sent to another lane that speaks another dialect. To
+tie those attempts together, every dialect reduces its request to the same normalised
+conversation (system text plus role/text turns) and hashes that: the **fingerprint**. The model
+name, the stream flag and sampling parameters are left out on purpose, because a fallback changes
+them but it is still the same call.
+
+The simulator answers each fingerprint with a deterministic **canonical answer**, so that a
+truncated answer can always be told from a complete one by comparing texts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+__all__ = ["fingerprint", "canonical_tokens", "canonical_text", "estimate_tokens"]
+
+_WORDS = (
+    "lane stable route token stream fallback retry budget answer model queue capacity "
+    "premium steady signal latency window probe circuit journal evidence graceful "
+    "provider request header event delta usage limit bucket refill pacing throughput "
+    "agent drill fault schedule check verdict recover heal shrink replay seed "
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima"
+).split()
+
+
+def fingerprint(system: str, turns: Sequence[tuple[str, str]]) -> str:
+    """Stable id of a conversation: same across retries, lanes and dialects.
+
+    ``turns`` are ``(role, text)`` with roles normalised to ``user``/``assistant``/``tool``.
+    """
+    norm = {"system": system.strip(), "turns": [[r, t.strip()] for r, t in turns]}
+    blob = json.dumps(norm, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def canonical_tokens(fp: str, n_tokens: int) -> list[str]:
+    """The first ``n_tokens`` tokens of the canonical answer for fingerprint ``fp``.
+
+    Every token is a space and a word, so a token count is a word count and the text of the
+    first k tokens is a prefix of the full answer (what a truncated stream delivers).
+    """
+    out: list[str] = []
+    counter = 0
+    while len(out) < n_tokens:
+        digest = hashlib.sha256(f"{fp}:{counter}".encode()).digest()
+        counter += 1
+        for b in digest:
+            if len(out) >= n_tokens:
+                break
+            out.append((" " if out else "") + _WORDS[b % len(_WORDS)])
+    return out
+
+
+def canonical_text(fp: str, n_tokens: int) -> str:
+    """The canonical answer text of ``n_tokens`` tokens for fingerprint ``fp``."""
+    return "".join(canonical_tokens(fp, n_tokens))
+
+
+def estimate_tokens(text: str) -> int:
+    """A provider-agnostic token estimate (about four characters a token), at least 1."""
+    return max(1, (len(text) + 3) // 4)

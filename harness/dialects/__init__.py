@@ -1,0 +1,78 @@
+"""Provider dialects, by the name used in profiles.
+
+A lane speaks one dialect name; ``openai`` serves both Chat Completions and Responses on the
+same lane, as api.openai.com does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .base import BadRequest, Completion, Dialect, ErrorKind, ErrorSpec, Event, EventKind, RequestInfo, Usage
+
+__all__ = [
+    "BadRequest",
+    "Completion",
+    "Dialect",
+    "DIALECT_NAMES",
+    "ErrorKind",
+    "ErrorSpec",
+    "Event",
+    "EventKind",
+    "RequestInfo",
+    "Usage",
+    "dialects_for",
+]
+
+
+def _openai_chat(variant: str = "openai") -> Callable[[], list[Dialect]]:
+    def make() -> list[Dialect]:
+        from .openai_chat import OpenAIChat
+
+        return [OpenAIChat(variant)]
+
+    return make
+
+
+def _responses() -> list[Dialect]:
+    from .openai_responses import OpenAIResponses
+
+    return [OpenAIResponses()]
+
+
+def _openai_both() -> list[Dialect]:
+    return _openai_chat()() + _responses()
+
+
+def _anthropic() -> list[Dialect]:
+    from .anthropic import AnthropicMessages
+
+    return [AnthropicMessages()]
+
+
+def _gemini() -> list[Dialect]:
+    from .gemini import Gemini
+
+    return [Gemini()]
+
+
+_REGISTRY: dict[str, Callable[[], list[Dialect]]] = {
+    "openai": _openai_both,
+    "openai-chat": _openai_chat(),
+    "openai-responses": _responses,
+    "anthropic": _anthropic,
+    "gemini": _gemini,
+    "vllm": _openai_chat("vllm"),
+    "ollama": _openai_chat("ollama"),
+}
+
+DIALECT_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def dialects_for(name: str) -> list[Dialect]:
+    """The dialect instances a lane named with ``name`` serves; ValueError names the choices."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown dialect {name!r}; choose one of: {', '.join(DIALECT_NAMES)}") from None
+    return factory()

@@ -1,0 +1,372 @@
+"""What every dialect knows, as pure code (no sockets, no clock of its own).
+
+A dialect turns a provider's wire format into the few facts the rest of the harness needs and
+back: it recognises a request (:class:`RequestInfo`), renders a completion or an error exactly as
+that provider would (:class:`Rendered`), encodes a stream as events (:class:`StreamEncoder`) and
+classifies the events of a stream it did not write (:meth:`Dialect.classify`). Because the proxy,
+the simulator and the faults only speak these types, a fault written once applies to every
+provider.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..sse import SSEEvent
+
+__all__ = [
+    "BadRequest",
+    "Completion",
+    "Dialect",
+    "ErrorKind",
+    "ErrorSpec",
+    "Event",
+    "EventKind",
+    "EventInfo",
+    "RateLimitSnapshot",
+    "Rendered",
+    "RequestInfo",
+    "StreamEncoder",
+    "Usage",
+    "go_duration",
+    "request_id",
+]
+
+
+class BadRequest(Exception):
+    """The request cannot be understood: the proxy answers with the dialect's 400, never a crash."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What a dialect learned from one request: enough to decide a fault and to answer it."""
+
+    dialect: str
+    operation: str  # "chat" | "responses" | "messages" | "generate"
+    model: str | None
+    stream: bool
+    fingerprint: str
+    prompt_tokens: int
+    max_tokens: int | None = None
+    include_usage: bool = False  # OpenAI chat: stream_options.include_usage
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole answer: the simulator's, or what a fault pretends was produced.
+
+    ``finish`` is canonical: ``stop``, ``length`` or ``content_filter``; each dialect maps it to
+    its own word (``end_turn``, ``max_tokens``, ``MAX_TOKENS``, ``SAFETY`` ...).
+    """
+
+    text: str
+    usage: Usage
+    finish: str = "stop"
+
+
+class ErrorKind(enum.StrEnum):
+    """Every error a route can produce, independent of provider. Dialects map each to the
+    provider's status, body and headers (see reference/provider-wire-formats.md)."""
+
+    RATE_LIMIT = "rate_limit"  # 429 retryable (RPM/TPM)
+    SLOW_DOWN = "slow_down"  # 429 ramp/acceleration limit
+    QUOTA_EXHAUSTED = "quota_exhausted"  # 429 billing / zero quota: never retry
+    SPEND_LIMIT = "spend_limit"  # 429 Anthropic enforced_spend_limit_reached
+    OVERLOADED = "overloaded"  # OpenAI 503, Anthropic 529, Gemini 503 UNAVAILABLE
+    QUEUE_FULL = "queue_full"  # capacity queue overflow (Ollama 503, others 429/529/503)
+    SERVER_ERROR = "server_error"  # 500
+    BAD_GATEWAY = "bad_gateway"  # 502 (edge)
+    UNAVAILABLE = "unavailable"  # 503 generic / capacity withdrawn
+    GATEWAY_TIMEOUT = "gateway_timeout"  # 504
+    AUTH = "auth"  # 401
+    PERMISSION = "permission"  # 403
+    NOT_FOUND = "not_found"  # 404 model gone
+    CONTEXT_LENGTH = "context_length"  # 400
+    CONTENT_FILTER = "content_filter"  # 400
+    INVALID_REQUEST = "invalid_request"  # 400 malformed request
+    REQUEST_TIMEOUT = "request_timeout"  # 408
+    CONFLICT = "conflict"  # 409
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSnapshot:
+    """The truth about a lane's rate-limit buckets at one instant, for response headers.
+
+    ``*_reset`` are seconds from now until the bucket is full again; dialects format them
+    (Go duration for OpenAI, RFC 3339 instant for Anthropic, nothing for Gemini).
+    """
+
+    requests_limit: int | None = None
+    requests_remaining: int | None = None
+    requests_reset: float | None = None
+    tokens_limit: int | None = None
+    tokens_remaining: int | None = None
+    tokens_reset: float | None = None
+    input_tokens_limit: int | None = None
+    input_tokens_remaining: int | None = None
+    input_tokens_reset: float | None = None
+    output_tokens_limit: int | None = None
+    output_tokens_remaining: int | None = None
+    output_tokens_reset: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """One error to render. Only ``kind`` is required; every other field overrides a default.
+
+    ``retry_after`` (seconds) becomes ``retry-after`` (and ``retry-after-ms`` when
+    ``retry_after_ms`` is set, and ``RetryInfo`` in Gemini bodies); ``retry_after_raw`` is written
+    verbatim instead, for the edge forms (HTTP-date, ``abc``, ``-1``). ``raw_body`` replaces the
+    body entirely (an HTML page from an edge proxy, or ``b""``) with ``content_type``.
+    """
+
+    kind: ErrorKind
+    status: int | None = None
+    message: str | None = None
+    retry_after: float | None = None
+    retry_after_raw: str | None = None
+    retry_after_ms: bool = False
+    should_retry: bool | None = None
+    ratelimit: RateLimitSnapshot | None = None
+    raw_body: bytes | None = None
+    content_type: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A complete non-streaming HTTP response."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class EventKind(enum.StrEnum):
+    META = "meta"  # framing without content: message_start, response.created, role chunk
+    CONTENT = "content"  # carries answer text
+    KEEPALIVE = "keepalive"  # ping event or SSE comment
+    FINISH = "finish"  # carries the finish reason / final usage (not yet the terminator)
+    TERMINATOR = "terminator"  # the semantic end: [DONE], message_stop, response.completed
+    ERROR = "error"  # an in-band error
+    MALFORMED = "malformed"  # cannot be parsed
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One stream event ready for the wire, with what it means."""
+
+    data: bytes
+    kind: EventKind
+    text: str = ""
+    tokens: int = 0
+    finish: str | None = None  # canonical finish reason, when known (set when classifying)
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    """What :meth:`Dialect.classify` learned from an event it did not write."""
+
+    kind: EventKind
+    text: str = ""
+    finish: str | None = None  # canonical finish reason when the event carries one
+    usage: Usage | None = None
+    error: dict[str, Any] | None = None
+    ends_stream: bool = False  # True for the dialect's terminator (or terminal event)
+
+
+class StreamEncoder(ABC):
+    """Encodes one streamed response. Created per response so it can keep ids and counters
+    (``sequence_number`` in Responses, block indexes in Anthropic)."""
+
+    @abstractmethod
+    def start(self) -> list[Event]:
+        """Events before any content (may be empty)."""
+
+    @abstractmethod
+    def content(self, text: str, tokens: int = 1) -> Event:
+        """One content event carrying ``text``."""
+
+    @abstractmethod
+    def finish(self, completion: Completion) -> list[Event]:
+        """Everything after the last content event, terminator included (finish reason, usage)."""
+
+    @abstractmethod
+    def keepalive(self) -> Event:
+        """What this provider sends while it has nothing to say (``ping``, or an SSE comment)."""
+
+    @abstractmethod
+    def error(self, spec: ErrorSpec) -> list[Event]:
+        """An in-band error after the 200 was committed, as this provider encodes it."""
+
+    def terminator(self) -> list[Event]:
+        """The bare terminator (``[DONE]``); empty for dialects whose terminator is ``finish``."""
+        return []
+
+
+class Dialect(ABC):
+    """One provider's wire format. Stateless; instances may carry variant settings."""
+
+    name: str = ""
+    #: headers whose values must never be written anywhere (journal, logs)
+    secret_headers: tuple[str, ...] = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+
+    @abstractmethod
+    def matches(self, method: str, path: str) -> bool:
+        """True when this dialect serves ``path`` (used to route a request on a lane)."""
+
+    @abstractmethod
+    def parse_request(
+        self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> RequestInfo:
+        """Recognise a request; raise :class:`BadRequest` when it is malformed."""
+
+    @abstractmethod
+    def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
+        """A successful non-streaming answer."""
+
+    @abstractmethod
+    def render_error(self, spec: ErrorSpec, req: RequestInfo | None = None) -> Rendered:
+        """An error response with the provider's status, body and headers."""
+
+    @abstractmethod
+    def stream_encoder(self, req: RequestInfo) -> StreamEncoder:
+        """A fresh encoder for one streamed answer."""
+
+    @abstractmethod
+    def classify(self, event: SSEEvent) -> EventInfo:
+        """What an upstream stream event means (content, keepalive, terminator, error ...)."""
+
+    def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
+        """Headers of a 200 streamed answer (content type plus the provider's ids)."""
+        return [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
+
+    def ratelimit_headers(self, snap: RateLimitSnapshot, now: _dt.datetime | None = None) -> list[tuple[str, str]]:
+        """Rate-limit headers in this provider's format; none by default (Gemini has none)."""
+        return []
+
+
+def request_id(prefix: str = "req_") -> str:
+    """A provider-looking request id."""
+    return prefix + secrets.token_hex(12)
+
+
+def go_duration(seconds: float) -> str:
+    """Format a duration the way OpenAI's ``x-ratelimit-reset-*`` headers do: ``6m0s``, ``1.7s``,
+    ``12ms``."""
+    if seconds <= 0:
+        return "0s"
+    if seconds < 1:
+        return f"{max(1, round(seconds * 1000))}ms"
+    total = round(seconds, 3)
+    hours, rem = divmod(total, 3600)
+    minutes, secs = divmod(rem, 60)
+    sec_txt = f"{secs:.3f}".rstrip("0").rstrip(".") if secs != int(secs) else str(int(secs))
+    out = ""
+    if hours:
+        out += f"{int(hours)}h"
+    if hours or minutes:
+        out += f"{int(minutes)}m"
+    return out + f"{sec_txt}s"
+
+
+def rfc3339(seconds_from_now: float, now: _dt.datetime | None = None) -> str:
+    """An instant ``seconds_from_now`` ahead as RFC 3339 (Anthropic's reset headers)."""
+    base = now or _dt.datetime.now(_dt.UTC)
+    return (base + _dt.timedelta(seconds=seconds_from_now)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+EDGE_HTML = (
+    "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {reason}</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+def edge_html(status: int) -> bytes:
+    """The HTML page an edge proxy (Cloudflare, nginx) sends for a 502/504: not JSON at all."""
+    reason = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}.get(
+        status, "Error"
+    )
+    return EDGE_HTML.format(status=status, reason=reason).encode()
+
+
+def text_of(content: Any) -> str:
+    """Plain text of a message ``content`` in any of the shapes providers accept: a string, a
+    list of parts (``{"type": "text", "text": ...}``, ``{"text": ...}``), or nothing."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        out = []
+        for part in content:
+            if isinstance(part, str):
+                out.append(part)
+            elif isinstance(part, dict):
+                for key in ("text", "input_text", "output_text", "content"):
+                    val = part.get(key)
+                    if isinstance(val, str):
+                        out.append(val)
+                        break
+                    if isinstance(val, list):
+                        out.append(text_of(val))
+                        break
+        return "\n".join(out)
+    if isinstance(content, dict):
+        return text_of([content])
+    return str(content)
+
+
+def retry_headers(spec: ErrorSpec) -> list[tuple[str, str]]:
+    """``retry-after`` / ``retry-after-ms`` / ``x-should-retry`` as asked by ``spec``."""
+    out: list[tuple[str, str]] = []
+    if spec.retry_after_raw is not None:
+        out.append(("retry-after", spec.retry_after_raw))
+    elif spec.retry_after is not None:
+        ra = spec.retry_after
+        out.append(("retry-after", str(int(ra)) if float(ra).is_integer() else f"{ra:g}"))
+        if spec.retry_after_ms:
+            out.append(("retry-after-ms", str(round(ra * 1000))))
+    if spec.should_retry is not None:
+        out.append(("x-should-retry", "true" if spec.should_retry else "false"))
+    out.extend(spec.extra_headers)
+    return out
+
+
+def json_loads_object(body: bytes, what: str = "request body") -> dict[str, Any]:
+    """Parse a JSON object or raise :class:`BadRequest` that says what was wrong."""
+    import json
+
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"We could not parse the JSON body of your request: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"The {what} must be a JSON object.")
+    return data

@@ -1,0 +1,369 @@
+"""OpenAI Chat Completions (``POST /v1/chat/completions``) and OpenAI-compatible servers.
+
+The OpenAI-compatible variants are settings of this dialect, not separate dialects, because they
+differ only in how they write errors: vLLM's classic body is unwrapped
+(``{"object": "error", ...}``) and Ollama's queue-full is a bare ``{"error": "server busy ..."}``.
+openai-python unwraps ``body.get("error", body)``, so all of them reach the SDK's real exceptions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..canonical import estimate_tokens, fingerprint
+from ..sse import SSEEvent, encode_comment, encode_event
+from .base import (
+    BadRequest,
+    Completion,
+    Dialect,
+    ErrorKind,
+    ErrorSpec,
+    Event,
+    EventInfo,
+    EventKind,
+    RateLimitSnapshot,
+    Rendered,
+    RequestInfo,
+    StreamEncoder,
+    Usage,
+    edge_html,
+    go_duration,
+    json_loads_object,
+    request_id,
+    retry_headers,
+    text_of,
+)
+
+__all__ = ["OpenAIChat", "OPENAI_ERRORS", "openai_error_fields"]
+
+#: kind -> (status, type, code, message template). ``{model}`` is filled in.
+OPENAI_ERRORS: dict[ErrorKind, tuple[int, str, str | None, str]] = {
+    ErrorKind.RATE_LIMIT: (
+        429,
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for {model} in organization org-routechaos on requests per min (RPM): "
+        "Limit 60, Used 60, Requested 1. Please try again in {delay}.",
+    ),
+    ErrorKind.SLOW_DOWN: (
+        429,
+        "rate_limit_error",
+        "slow_down",
+        "Your traffic ramped up too quickly. Please reduce your rate of requests and try again.",
+    ),
+    ErrorKind.QUOTA_EXHAUSTED: (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details.",
+    ),
+    ErrorKind.SPEND_LIMIT: (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details.",
+    ),
+    ErrorKind.OVERLOADED: (
+        503,
+        "service_unavailable_error",
+        "server_is_overloaded",
+        "The engine is currently overloaded. Please try again later.",
+    ),
+    ErrorKind.QUEUE_FULL: (
+        429,
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for {model}: too many concurrent requests. Please try again later.",
+    ),
+    ErrorKind.SERVER_ERROR: (
+        500,
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
+    ErrorKind.BAD_GATEWAY: (502, "server_error", None, "Bad gateway."),
+    ErrorKind.UNAVAILABLE: (503, "service_unavailable_error", None, "Service unavailable: capacity for {model} is not available."),
+    ErrorKind.GATEWAY_TIMEOUT: (504, "server_error", None, "Gateway timeout."),
+    ErrorKind.AUTH: (
+        401,
+        "invalid_request_error",
+        "invalid_api_key",
+        "Incorrect API key provided: sk-****. You can find your API key at https://platform.openai.com/account/api-keys.",
+    ),
+    ErrorKind.PERMISSION: (
+        403,
+        "invalid_request_error",
+        "unsupported_country_region_territory",
+        "Country, region, or territory not supported",
+    ),
+    ErrorKind.NOT_FOUND: (
+        404,
+        "invalid_request_error",
+        "model_not_found",
+        "The model `{model}` does not exist or you do not have access to it.",
+    ),
+    ErrorKind.CONTEXT_LENGTH: (
+        400,
+        "invalid_request_error",
+        "context_length_exceeded",
+        "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 "
+        "tokens. Please reduce the length of the messages.",
+    ),
+    ErrorKind.CONTENT_FILTER: (
+        400,
+        "invalid_request_error",
+        "content_filter",
+        "The response was filtered due to the prompt triggering content management policy.",
+    ),
+    ErrorKind.INVALID_REQUEST: (400, "invalid_request_error", None, "Invalid request."),
+    ErrorKind.REQUEST_TIMEOUT: (408, "timeout", None, "Request timed out."),
+    ErrorKind.CONFLICT: (409, "conflict", None, "Request conflicted with another request; try again."),
+}
+
+_FINISH_OUT = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
+_FINISH_IN = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop"}
+_ROLE = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
+
+
+def openai_error_fields(spec: ErrorSpec, model: str | None) -> tuple[int, dict[str, Any]]:
+    """Status and the ``{"message","type","param","code"}`` object for ``spec`` in OpenAI's words."""
+    status, etype, code, template = OPENAI_ERRORS[spec.kind]
+    delay = spec.retry_after if spec.retry_after is not None else 1.0
+    message = spec.message or template.format(model=model or "the model", delay=go_duration(delay))
+    return spec.status or status, {"message": message, "type": etype, "param": None, "code": code}
+
+
+def openai_ratelimit_headers(snap: RateLimitSnapshot) -> list[tuple[str, str]]:
+    """``x-ratelimit-*`` headers: counts as integers, resets as Go durations."""
+    out: list[tuple[str, str]] = []
+    for unit in ("requests", "tokens"):
+        limit = getattr(snap, f"{unit}_limit")
+        if limit is None:
+            continue
+        out.append((f"x-ratelimit-limit-{unit}", str(limit)))
+        out.append((f"x-ratelimit-remaining-{unit}", str(max(0, getattr(snap, f"{unit}_remaining") or 0))))
+        out.append((f"x-ratelimit-reset-{unit}", go_duration(getattr(snap, f"{unit}_reset") or 0.0)))
+    return out
+
+
+class OpenAIChat(Dialect):
+    """OpenAI Chat Completions. ``variant`` is ``openai`` (default), ``vllm`` or ``ollama``."""
+
+    name = "openai-chat"
+
+    def __init__(self, variant: str = "openai") -> None:
+        if variant not in ("openai", "vllm", "ollama"):
+            raise ValueError(f"unknown OpenAI-compatible variant {variant!r} (openai, vllm, ollama)")
+        self.variant = variant
+
+    def matches(self, method: str, path: str) -> bool:
+        return path.rstrip("/").endswith("/chat/completions")
+
+    def parse_request(
+        self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> RequestInfo:
+        if method != "POST":
+            raise BadRequest(f"Method {method} is not allowed on {path}; use POST.", status=405)
+        data = json_loads_object(body)
+        messages = data.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("'messages' is a required property and must be a non-empty array.")
+        model = data.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("you must provide a model parameter")
+        system_parts: list[str] = []
+        turns: list[tuple[str, str]] = []
+        for i, msg in enumerate(messages):
+            if not isinstance(msg, dict) or "role" not in msg:
+                raise BadRequest(f"Invalid value for 'messages[{i}]': expected an object with a 'role'.")
+            role = _ROLE.get(str(msg["role"]), "user")
+            text = text_of(msg.get("content"))
+            if role == "system":
+                system_parts.append(text)
+            else:
+                turns.append((role, text))
+        max_tokens = data.get("max_completion_tokens", data.get("max_tokens"))
+        stream_opts = data.get("stream_options") or {}
+        all_text = "\n".join(system_parts + [t for _, t in turns])
+        return RequestInfo(
+            dialect=self.name,
+            operation="chat",
+            model=model,
+            stream=bool(data.get("stream")),
+            fingerprint=fingerprint("\n".join(system_parts), turns),
+            prompt_tokens=estimate_tokens(all_text),
+            max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
+            include_usage=bool(isinstance(stream_opts, dict) and stream_opts.get("include_usage")),
+        )
+
+    def _headers(self) -> list[tuple[str, str]]:
+        if self.variant != "openai":
+            return []
+        return [
+            ("x-request-id", request_id()),
+            ("openai-version", "2020-10-01"),
+            ("openai-organization", "org-routechaos"),
+            ("openai-processing-ms", "1"),
+        ]
+
+    def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
+        body = {
+            "id": "chatcmpl-" + request_id("")[:24],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": req.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": completion.text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": _FINISH_OUT.get(completion.finish, "stop"),
+                }
+            ],
+            "usage": _usage(completion.usage),
+        }
+        headers = [("content-type", "application/json")] + self._headers()
+        return Rendered(200, headers, json.dumps(body).encode())
+
+    def render_error(self, spec: ErrorSpec, req: RequestInfo | None = None) -> Rendered:
+        model = req.model if req else None
+        status, err = openai_error_fields(spec, model)
+        headers = self._headers() + retry_headers(spec)
+        if spec.ratelimit is not None:
+            headers += self.ratelimit_headers(spec.ratelimit)
+        if spec.raw_body is not None:
+            return Rendered(status, [("content-type", spec.content_type or "text/html")] + headers, spec.raw_body)
+        if spec.kind in (ErrorKind.BAD_GATEWAY, ErrorKind.GATEWAY_TIMEOUT) and spec.message is None:
+            return Rendered(status, [("content-type", "text/html")] + headers, edge_html(status))
+        if self.variant == "vllm":
+            body: dict[str, Any] = {
+                "object": "error",
+                "message": err["message"],
+                "type": _vllm_type(status),
+                "param": None,
+                "code": status,
+            }
+        elif self.variant == "ollama" and spec.kind in (ErrorKind.QUEUE_FULL, ErrorKind.OVERLOADED):
+            status = spec.status or 503
+            body = {"error": "server busy, please try again.  maximum pending requests exceeded"}
+        elif self.variant == "ollama" and spec.kind == ErrorKind.NOT_FOUND:
+            body = {"error": f'model "{model or "x"}" not found, try pulling it first'}
+        else:
+            body = {"error": err}
+        return Rendered(status, [("content-type", "application/json")] + headers, json.dumps(body).encode())
+
+    def ratelimit_headers(self, snap: RateLimitSnapshot, now: Any = None) -> list[tuple[str, str]]:
+        return openai_ratelimit_headers(snap) if self.variant == "openai" else []
+
+    def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
+        return super().stream_headers(req) + self._headers()
+
+    def stream_encoder(self, req: RequestInfo) -> StreamEncoder:
+        return _ChatEncoder(req)
+
+    def classify(self, event: SSEEvent) -> EventInfo:
+        if event.is_comment_only:
+            return EventInfo(EventKind.KEEPALIVE)
+        data = event.data.strip()
+        if data == "[DONE]":
+            return EventInfo(EventKind.TERMINATOR, ends_stream=True)
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            return EventInfo(EventKind.MALFORMED)
+        if not isinstance(obj, dict):
+            return EventInfo(EventKind.MALFORMED)
+        if obj.get("error") is not None or obj.get("object") == "error":
+            err = obj.get("error") if isinstance(obj.get("error"), dict) else obj
+            return EventInfo(EventKind.ERROR, error=err if isinstance(err, dict) else {"message": str(err)})
+        usage = _parse_usage(obj.get("usage"))
+        choices = obj.get("choices") or []
+        text = ""
+        finish = None
+        if choices and isinstance(choices[0], dict):
+            delta = choices[0].get("delta") or {}
+            text = delta.get("content") or ""
+            fr = choices[0].get("finish_reason")
+            if fr:
+                finish = _FINISH_IN.get(fr, fr)
+        if text:
+            return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage)
+        if finish or usage:
+            return EventInfo(EventKind.FINISH, finish=finish, usage=usage)
+        return EventInfo(EventKind.META)
+
+
+def _vllm_type(status: int) -> str:
+    return {400: "BadRequestError", 404: "NotFoundError", 429: "TooManyRequestsError"}.get(
+        status, "InternalServerError" if status >= 500 else "BadRequestError"
+    )
+
+
+def _usage(u: Usage) -> dict[str, int]:
+    return {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens, "total_tokens": u.total_tokens}
+
+
+def _parse_usage(obj: Any) -> Usage | None:
+    if not isinstance(obj, dict):
+        return None
+    try:
+        return Usage(int(obj.get("prompt_tokens") or 0), int(obj.get("completion_tokens") or 0))
+    except (TypeError, ValueError):
+        return None
+
+
+class _ChatEncoder(StreamEncoder):
+    def __init__(self, req: RequestInfo) -> None:
+        self.req = req
+        self.id = "chatcmpl-" + request_id("")[:24]
+        self.created = int(time.time())
+        # the JSON around the delta never changes: format it once, splice text in per token
+        self._prefix = (
+            '{"id":"%s","object":"chat.completion.chunk","created":%d,"model":%s,'
+            '"system_fingerprint":null,"choices":[{"index":0,"delta":{"content":'
+            % (self.id, self.created, json.dumps(req.model))
+        ).encode()
+        self._suffix = b'},"logprobs":null,"finish_reason":null}]}'
+
+    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
+        obj: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.req.model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
+        if usage is not None or self.req.include_usage:
+            obj["usage"] = usage
+        return encode_event(json.dumps(obj, separators=(",", ":")))
+
+    def start(self) -> list[Event]:
+        role = [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}]
+        return [Event(self._chunk(role), EventKind.META)]
+
+    def content(self, text: str, tokens: int = 1) -> Event:
+        payload = self._prefix + json.dumps(text).encode() + self._suffix
+        if self.req.include_usage:
+            payload = payload[:-1] + b',"usage":null}'
+        return Event(b"data: " + payload + b"\n\n", EventKind.CONTENT, text=text, tokens=tokens)
+
+    def finish(self, completion: Completion) -> list[Event]:
+        fin = [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": _FINISH_OUT.get(completion.finish, "stop")}]
+        out = [Event(self._chunk(fin), EventKind.FINISH)]
+        if self.req.include_usage:
+            out.append(Event(self._chunk([], _usage(completion.usage)), EventKind.FINISH))
+        return out + self.terminator()
+
+    def terminator(self) -> list[Event]:
+        return [Event(b"data: [DONE]\n\n", EventKind.TERMINATOR)]
+
+    def keepalive(self) -> Event:
+        return Event(encode_comment("keep-alive"), EventKind.KEEPALIVE)
+
+    def error(self, spec: ErrorSpec) -> list[Event]:
+        _, err = openai_error_fields(spec, self.req.model)
+        return [Event(encode_event(json.dumps({"error": err})), EventKind.ERROR)]

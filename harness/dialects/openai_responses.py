@@ -1,0 +1,336 @@
+"""OpenAI Responses API (``POST /v1/responses``).
+
+Errors and rate-limit headers are OpenAI's, shared with Chat Completions (``OPENAI_ERRORS``). What
+differs is the stream: named SSE events, each with a ``type`` and a monotonically increasing
+``sequence_number``, ending with a terminal ``response.completed`` | ``response.incomplete`` |
+``response.failed`` event and **no** ``data: [DONE]``. A client that waits for ``[DONE]`` hangs
+here, which is one of the things this dialect lets a drill show.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..canonical import estimate_tokens, fingerprint
+from ..sse import SSEEvent, encode_comment, encode_event
+from .base import (
+    BadRequest,
+    Completion,
+    Dialect,
+    ErrorKind,
+    ErrorSpec,
+    Event,
+    EventInfo,
+    EventKind,
+    RateLimitSnapshot,
+    Rendered,
+    RequestInfo,
+    StreamEncoder,
+    Usage,
+    edge_html,
+    json_loads_object,
+    request_id,
+    retry_headers,
+    text_of,
+)
+from .openai_chat import openai_error_fields, openai_ratelimit_headers
+
+__all__ = ["OpenAIResponses"]
+
+_ROLE = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+#: canonical finish -> (response.status, incomplete_details.reason)
+_FINISH_OUT: dict[str, tuple[str, str | None]] = {
+    "stop": ("completed", None),
+    "length": ("incomplete", "max_output_tokens"),
+    "content_filter": ("incomplete", "content_filter"),
+}
+_INCOMPLETE_IN = {"max_output_tokens": "length", "content_filter": "content_filter"}
+#: in-band ``response.failed`` codes: ``ResponseError.code`` is a closed Literal in the SDK, and
+#: of its values only these two describe capacity, so every other kind is a ``server_error``.
+_RATE_KINDS = frozenset(
+    {ErrorKind.RATE_LIMIT, ErrorKind.SLOW_DOWN, ErrorKind.QUOTA_EXHAUSTED, ErrorKind.SPEND_LIMIT, ErrorKind.QUEUE_FULL}
+)
+
+
+class OpenAIResponses(Dialect):
+    """The Responses API as api.openai.com serves it."""
+
+    name = "openai-responses"
+
+    def matches(self, method: str, path: str) -> bool:
+        return path.rstrip("/").endswith("/responses")
+
+    def parse_request(
+        self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> RequestInfo:
+        if method != "POST":
+            raise BadRequest(f"Method {method} is not allowed on {path}; use POST.", status=405)
+        data = json_loads_object(body)
+        model = data.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("Missing required parameter: 'model'.")
+        instructions = data.get("instructions")
+        system_parts = [text_of(instructions)] if instructions else []
+        turns = _input_turns(data.get("input"), system_parts)
+        if not turns and not (data.get("previous_response_id") or data.get("conversation") or data.get("prompt")):
+            raise BadRequest("Missing required parameter: 'input'.")
+        max_tokens = data.get("max_output_tokens")
+        all_text = "\n".join(system_parts + [t for _, t in turns])
+        return RequestInfo(
+            dialect=self.name,
+            operation="responses",
+            model=model,
+            stream=bool(data.get("stream")),
+            fingerprint=fingerprint("\n".join(system_parts), turns),
+            prompt_tokens=estimate_tokens(all_text),
+            max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
+        )
+
+    def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
+        status, reason = _FINISH_OUT.get(completion.finish, _FINISH_OUT["stop"])
+        item = _message_item("msg_" + request_id("")[:24], completion.text, "completed" if reason is None else "incomplete")
+        body = _response_obj(
+            "resp_" + request_id(""), req, status, [item], usage=_usage(completion.usage), incomplete=reason
+        )
+        return Rendered(200, [("content-type", "application/json")] + _openai_headers(), json.dumps(body).encode())
+
+    def render_error(self, spec: ErrorSpec, req: RequestInfo | None = None) -> Rendered:
+        status, err = openai_error_fields(spec, req.model if req else None)
+        headers = _openai_headers() + retry_headers(spec)
+        if spec.ratelimit is not None:
+            headers += self.ratelimit_headers(spec.ratelimit)
+        if spec.raw_body is not None:
+            return Rendered(status, [("content-type", spec.content_type or "text/html")] + headers, spec.raw_body)
+        if spec.kind in (ErrorKind.BAD_GATEWAY, ErrorKind.GATEWAY_TIMEOUT) and spec.message is None:
+            return Rendered(status, [("content-type", "text/html")] + headers, edge_html(status))
+        return Rendered(status, [("content-type", "application/json")] + headers, json.dumps({"error": err}).encode())
+
+    def ratelimit_headers(self, snap: RateLimitSnapshot, now: Any = None) -> list[tuple[str, str]]:
+        return openai_ratelimit_headers(snap)
+
+    def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
+        return super().stream_headers(req) + _openai_headers()
+
+    def stream_encoder(self, req: RequestInfo) -> StreamEncoder:
+        return _ResponsesEncoder(req)
+
+    def classify(self, event: SSEEvent) -> EventInfo:
+        if event.is_comment_only:
+            return EventInfo(EventKind.KEEPALIVE)
+        try:
+            obj = json.loads(event.data)
+        except ValueError:
+            return EventInfo(EventKind.MALFORMED)
+        if not isinstance(obj, dict):
+            return EventInfo(EventKind.MALFORMED)
+        etype = obj.get("type") or event.event
+        if etype == "response.output_text.delta":
+            return EventInfo(EventKind.CONTENT, text=str(obj.get("delta") or ""))
+        if etype == "error":
+            return EventInfo(
+                EventKind.ERROR,
+                error={"code": obj.get("code"), "message": obj.get("message"), "param": obj.get("param")},
+            )
+        resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
+        if etype == "response.failed":
+            err = resp.get("error")
+            return EventInfo(
+                EventKind.ERROR, error=err if isinstance(err, dict) else {"message": str(err)}, ends_stream=True
+            )
+        if etype in ("response.completed", "response.incomplete"):
+            details = resp.get("incomplete_details") or {}
+            finish = _INCOMPLETE_IN.get(details.get("reason"), "length") if etype == "response.incomplete" else "stop"
+            return EventInfo(EventKind.TERMINATOR, finish=finish, usage=_parse_usage(resp.get("usage")), ends_stream=True)
+        return EventInfo(EventKind.META)
+
+
+def _input_turns(items: Any, system_parts: list[str]) -> list[tuple[str, str]]:
+    """Normalise ``input`` to (role, text) turns, appending system/developer text to
+    ``system_parts``, so the conversation fingerprints as it would in Chat Completions.
+
+    Tool traffic is folded the way Chat Completions carries it: a ``function_call`` item is part
+    of the assistant turn before it (or opens an empty one, like an assistant message whose
+    content is null), and each ``function_call_output`` is one ``tool`` turn. Reasoning and other
+    items carry no conversation text and are skipped.
+    """
+    if items is None:
+        return []
+    if isinstance(items, str):
+        return [("user", items)]
+    if not isinstance(items, list):
+        raise BadRequest("Invalid type for 'input': expected a string or an array of input items.")
+    turns: list[tuple[str, str]] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BadRequest(f"Invalid type for 'input[{i}]': expected an object.")
+        itype = item.get("type", "message")
+        if itype == "message":
+            if "role" not in item:
+                raise BadRequest(f"Missing required parameter: 'input[{i}].role'.")
+            role = _ROLE.get(str(item["role"]), "user")
+            text = text_of(item.get("content"))
+            if role == "system":
+                system_parts.append(text)
+            else:
+                turns.append((role, text))
+        elif itype == "function_call":
+            if not turns or turns[-1][0] != "assistant":
+                turns.append(("assistant", ""))
+        elif itype == "function_call_output":
+            turns.append(("tool", text_of(item.get("output"))))
+    return turns
+
+
+def _openai_headers() -> list[tuple[str, str]]:
+    """The ids and debugging headers api.openai.com puts on every answer (``x-request-id`` is what
+    the SDK surfaces as ``request_id``)."""
+    return [
+        ("x-request-id", request_id()),
+        ("openai-version", "2020-10-01"),
+        ("openai-organization", "org-routechaos"),
+        ("openai-processing-ms", "1"),
+    ]
+
+
+def _usage(u: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": u.input_tokens,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": u.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": u.total_tokens,
+    }
+
+
+def _parse_usage(obj: Any) -> Usage | None:
+    if not isinstance(obj, dict):
+        return None
+    try:
+        return Usage(int(obj.get("input_tokens") or 0), int(obj.get("output_tokens") or 0))
+    except (TypeError, ValueError):
+        return None
+
+
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _message_item(item_id: str, text: str | None, status: str) -> dict[str, Any]:
+    """An assistant output message; ``text=None`` gives the empty item of ``output_item.added``."""
+    content = [] if text is None else [_text_part(text)]
+    return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
+
+
+def _response_obj(
+    resp_id: str,
+    req: RequestInfo,
+    status: str,
+    output: list[dict[str, Any]],
+    *,
+    created_at: int | None = None,
+    usage: dict[str, Any] | None = None,
+    incomplete: str | None = None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A full ``response`` object, with every field the SDK's ``Response`` model requires (``tools``,
+    ``tool_choice``, ``parallel_tool_calls`` ...) and the defaults the real API echoes back."""
+    return {
+        "id": resp_id,
+        "object": "response",
+        "created_at": created_at if created_at is not None else int(time.time()),
+        "status": status,
+        "background": False,
+        "error": error,
+        "incomplete_details": {"reason": incomplete} if incomplete else None,
+        "instructions": None,
+        "max_output_tokens": req.max_tokens,
+        "max_tool_calls": None,
+        "model": req.model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
+        "store": True,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_logprobs": 0,
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": usage,
+        "user": None,
+        "metadata": {},
+    }
+
+
+class _ResponsesEncoder(StreamEncoder):
+    """Every event carries the next ``sequence_number``, so no event is fully precomputed; the
+    delta event is still spliced from a fixed prefix rather than built as a dict."""
+
+    def __init__(self, req: RequestInfo) -> None:
+        self.req = req
+        self.id = "resp_" + request_id("")
+        self.item_id = "msg_" + request_id("")[:24]
+        self.created = int(time.time())
+        self.seq = 0
+        self._sent: list[str] = []  # delta texts, for the *.done events that repeat the whole text
+        self._delta_prefix = (
+            'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":"%s",'
+            '"output_index":0,"content_index":0,"logprobs":[],"sequence_number":' % self.item_id
+        ).encode()
+
+    def _event(self, etype: str, fields: dict[str, Any], kind: EventKind) -> Event:
+        obj = {"type": etype, "sequence_number": self.seq, **fields}
+        self.seq += 1
+        return Event(encode_event(json.dumps(obj, separators=(",", ":")), event=etype), kind)
+
+    def _response(self, status: str, output: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+        return _response_obj(self.id, self.req, status, output, created_at=self.created, **kw)
+
+    def start(self) -> list[Event]:
+        loc = {"item_id": self.item_id, "output_index": 0, "content_index": 0}
+        return [
+            self._event("response.created", {"response": self._response("in_progress", [])}, EventKind.META),
+            self._event("response.in_progress", {"response": self._response("in_progress", [])}, EventKind.META),
+            self._event(
+                "response.output_item.added",
+                {"output_index": 0, "item": _message_item(self.item_id, None, "in_progress")},
+                EventKind.META,
+            ),
+            self._event("response.content_part.added", {**loc, "part": _text_part("")}, EventKind.META),
+        ]
+
+    def content(self, text: str, tokens: int = 1) -> Event:
+        self._sent.append(text)
+        data = b"%s%d,\"delta\":%s}\n\n" % (self._delta_prefix, self.seq, json.dumps(text).encode())
+        self.seq += 1
+        return Event(data, EventKind.CONTENT, text=text, tokens=tokens)
+
+    def finish(self, completion: Completion) -> list[Event]:
+        # the *.done events repeat what was actually streamed, as the API does
+        text = "".join(self._sent) if self._sent else completion.text
+        status, reason = _FINISH_OUT.get(completion.finish, _FINISH_OUT["stop"])
+        item = _message_item(self.item_id, text, "completed" if reason is None else "incomplete")
+        loc = {"item_id": self.item_id, "output_index": 0, "content_index": 0}
+        final = self._response(status, [item], usage=_usage(completion.usage), incomplete=reason)
+        terminal = "response.completed" if status == "completed" else "response.incomplete"
+        return [
+            self._event("response.output_text.done", {**loc, "text": text, "logprobs": []}, EventKind.META),
+            self._event("response.content_part.done", {**loc, "part": _text_part(text)}, EventKind.META),
+            self._event("response.output_item.done", {"output_index": 0, "item": item}, EventKind.META),
+            self._event(terminal, {"response": final}, EventKind.TERMINATOR),
+        ]
+
+    def keepalive(self) -> Event:
+        return Event(encode_comment("keep-alive"), EventKind.KEEPALIVE)
+
+    def error(self, spec: ErrorSpec) -> list[Event]:
+        _, err = openai_error_fields(spec, self.req.model)
+        code = "rate_limit_exceeded" if spec.kind in _RATE_KINDS else "server_error"
+        failed = self._response("failed", [], error={"code": code, "message": err["message"]})
+        return [self._event("response.failed", {"response": failed}, EventKind.ERROR)]

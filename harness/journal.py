@@ -1,0 +1,334 @@
+"""The journal: the append-only history of attempts and calls, and the only evidence checks use.
+
+Each attempt is written once, as a JSON line, the moment it ends (complete, cut, client gone,
+timed out ...), and flushed, so a drill that crashes keeps every attempt that finished. An
+attempt still open when its lane stops is written with outcome ``unknown``: like Jepsen's
+``:info``, an attempt whose effect we cannot know is never counted as a success or a failure.
+
+Secrets never get here: request headers pass through :func:`redact_headers` and URLs through
+:func:`redact_url` before they are stored.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TextIO
+
+from .clock import Clock, MonotonicClock
+
+__all__ = [
+    "Attempt",
+    "Call",
+    "EndReason",
+    "Journal",
+    "Mark",
+    "Outcome",
+    "SECRET_HEADERS",
+    "redact_headers",
+    "redact_url",
+]
+
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization", "cookie"})
+_KEY_QUERY = re.compile(r"((?:^|[?&;])(?:key|api_key|api-key)=)[^&;#]*", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers with every credential replaced by ``[redacted]`` (names lower-cased)."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return {k.lower(): (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in items}
+
+
+def redact_url(url: str) -> str:
+    """A URL with ``key=`` (and ``api_key=``) query values replaced, as Gemini puts keys there."""
+    return _KEY_QUERY.sub(lambda m: m.group(1) + REDACTED, url)
+
+
+class EndReason(enum.StrEnum):
+    COMPLETE = "complete"  # the dialect's terminator (or a whole non-stream body) was delivered
+    ERROR_RESPONSE = "error_response"  # an HTTP error status was delivered in full
+    INBAND_ERROR = "inband_error"  # a 200 stream that carried an error event
+    CUT = "cut"  # the stream ended before its terminator
+    CLIENT_GONE = "client_gone"  # the client disconnected first
+    UPSTREAM_ERROR = "upstream_error"  # the upstream could not be reached or broke
+    TIMEOUT = "timeout"  # the proxy gave up waiting
+    RESET = "reset"  # connection reset (a fault, or the upstream)
+    REFUSED = "refused"  # the lane refused the connection (recorded by the fault that did it)
+    BLACKHOLE = "blackhole"  # accepted, never answered
+    BAD_REQUEST = "bad_request"  # the proxy could not parse the request
+    UNKNOWN = "unknown"  # still open when the lane stopped
+
+
+class Outcome(enum.StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+
+_OUTCOME = {
+    EndReason.COMPLETE: Outcome.OK,
+    EndReason.ERROR_RESPONSE: Outcome.ERROR,
+    EndReason.INBAND_ERROR: Outcome.ERROR,
+    EndReason.BAD_REQUEST: Outcome.ERROR,
+    EndReason.REFUSED: Outcome.ERROR,
+}
+
+
+def outcome_of(reason: EndReason, status: int | None) -> Outcome:
+    """Map how an attempt ended to what is known about its effect."""
+    if reason == EndReason.COMPLETE and status is not None and status >= 400:
+        return Outcome.ERROR
+    return _OUTCOME.get(reason, Outcome.UNKNOWN)
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One HTTP exchange seen by a lane. Times are seconds since the journal started."""
+
+    id: str
+    lane: str
+    t_start: float
+    wall_start: float
+    method: str = "POST"
+    path: str = ""
+    dialect: str | None = None
+    operation: str | None = None
+    model: str | None = None
+    stream: bool = False
+    fingerprint: str | None = None
+    call_id: str | None = None
+    retry_count: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    upstream: str = ""
+    t_headers: float | None = None
+    t_first_token: float | None = None
+    t_last_token: float | None = None
+    t_end: float | None = None
+    status: int | None = None
+    end_reason: str = EndReason.UNKNOWN.value
+    outcome: str = Outcome.UNKNOWN.value
+    events: int = 0
+    tokens: int = 0
+    text_chars: int = 0
+    expected_tokens: int | None = None
+    finish: str | None = None
+    usage: dict[str, int] | None = None
+    fault: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    retry_after: float | None = None
+    request_id: str | None = None
+    type: str = "attempt"
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.t_end is None else self.t_end - self.t_start
+
+    @property
+    def ttft(self) -> float | None:
+        return None if self.t_first_token is None else self.t_first_token - self.t_start
+
+    @property
+    def generation_time(self) -> float | None:
+        if self.t_first_token is None or self.t_last_token is None:
+            return None
+        return self.t_last_token - self.t_first_token
+
+    @property
+    def fault_name(self) -> str | None:
+        return None if not self.fault else self.fault.get("name")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Call:
+    """One logical request of the agent, as reported by the workload (``chaos.call``)."""
+
+    id: str
+    t_start: float
+    t_end: float | None = None
+    outcome: str = Outcome.UNKNOWN.value
+    fingerprint: str | None = None
+    lane: str | None = None
+    text: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    complete: bool | None = None
+    t_first_token: float | None = None
+    type: str = "call"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Mark:
+    """Something that happened to the drill rather than to an attempt: a fault window opening or
+    closing, a lane going down or coming back, a phase of the schedule."""
+
+    t: float
+    kind: str
+    lane: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    type: str = "mark"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_ATTEMPT_FIELDS = {f.name for f in fields(Attempt)}
+_CALL_FIELDS = {f.name for f in fields(Call)}
+_MARK_FIELDS = {f.name for f in fields(Mark)}
+
+
+class Journal:
+    """Attempts, calls and marks in memory, mirrored line by line to a JSONL file if given.
+
+    Thread-safe: lanes record from their event loop while a test reads from its own thread.
+    """
+
+    def __init__(self, path: str | Path | None = None, clock: Clock | None = None) -> None:
+        self.clock = clock or MonotonicClock()
+        self.t0 = self.clock.now()
+        self.wall0 = time.time()
+        self.path = Path(path) if path else None
+        self._lock = threading.Lock()
+        self._attempts: list[Attempt] = []
+        self._calls: list[Call] = []
+        self._marks: list[Mark] = []
+        self._seq = 0
+        self._file: TextIO | None = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+            self._write({"type": "journal", "wall0": self.wall0, "version": 1})
+
+    # -- time ---------------------------------------------------------------------------------
+    def now(self) -> float:
+        """Seconds since the journal started."""
+        return self.clock.now() - self.t0
+
+    def next_id(self, prefix: str = "a") -> str:
+        with self._lock:
+            self._seq += 1
+            return f"{prefix}{self._seq:06d}"
+
+    def new_attempt(self, lane: str, **kw: Any) -> Attempt:
+        """An open attempt starting now; finish it with :meth:`record`."""
+        return Attempt(id=self.next_id("a"), lane=lane, t_start=self.now(), wall_start=time.time(), **kw)
+
+    # -- writing ------------------------------------------------------------------------------
+    def record(self, attempt: Attempt) -> None:
+        """Close and store ``attempt`` (once). ``outcome`` follows ``end_reason`` and status."""
+        if attempt.t_end is None:
+            attempt.t_end = self.now()
+        attempt.outcome = outcome_of(EndReason(attempt.end_reason), attempt.status).value
+        with self._lock:
+            self._attempts.append(attempt)
+            self._write(attempt.to_json())
+
+    def record_call(self, call: Call) -> None:
+        with self._lock:
+            self._calls.append(call)
+            self._write(call.to_json())
+
+    def mark(self, kind: str, lane: str | None = None, **detail: Any) -> Mark:
+        m = Mark(t=self.now(), kind=kind, lane=lane, detail=detail)
+        with self._lock:
+            self._marks.append(m)
+            self._write(m.to_json())
+        return m
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(obj, default=str) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    # -- reading ------------------------------------------------------------------------------
+    def attempts(
+        self,
+        lane: str | None = None,
+        *,
+        call_id: str | None = None,
+        fingerprint: str | None = None,
+        fault: str | None = None,
+        status: int | None = None,
+        outcome: str | None = None,
+    ) -> list[Attempt]:
+        """Attempts in start order, filtered by any of the given fields."""
+        with self._lock:
+            out = list(self._attempts)
+        out.sort(key=lambda a: (a.t_start, a.id))
+        return [
+            a
+            for a in out
+            if (lane is None or a.lane == lane)
+            and (call_id is None or a.call_id == call_id)
+            and (fingerprint is None or a.fingerprint == fingerprint)
+            and (fault is None or a.fault_name == fault)
+            and (status is None or a.status == status)
+            and (outcome is None or a.outcome == outcome)
+        ]
+
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return sorted(self._calls, key=lambda c: c.t_start)
+
+    def marks(self, kind: str | None = None) -> list[Mark]:
+        with self._lock:
+            return [m for m in self._marks if kind is None or m.kind == kind]
+
+    def by_call(self) -> dict[str, list[Attempt]]:
+        """Attempts grouped by call: the ``x-routechaos-call-id`` header when the agent sent one,
+        else the conversation fingerprint (the same across retries and lanes)."""
+        groups: dict[str, list[Attempt]] = {}
+        for a in self.attempts():
+            key = a.call_id or a.fingerprint or a.id
+            groups.setdefault(key, []).append(a)
+        return groups
+
+    def __iter__(self) -> Iterator[Attempt]:
+        return iter(self.attempts())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._attempts)
+
+    # -- loading ------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> Journal:
+        """Read a JSONL journal back (for ``routechaos report`` and for checks after the fact)."""
+        j = cls()
+        with Path(path).open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{lineno}: not a JSON line: {exc}") from None
+                kind = obj.get("type")
+                if kind == "attempt":
+                    j._attempts.append(Attempt(**{k: v for k, v in obj.items() if k in _ATTEMPT_FIELDS}))
+                elif kind == "call":
+                    j._calls.append(Call(**{k: v for k, v in obj.items() if k in _CALL_FIELDS}))
+                elif kind == "mark":
+                    j._marks.append(Mark(**{k: v for k, v in obj.items() if k in _MARK_FIELDS}))
+                elif kind == "journal":
+                    j.wall0 = obj.get("wall0", j.wall0)
+        return j

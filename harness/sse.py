@@ -1,0 +1,105 @@
+"""Server-Sent Events codec shared by every dialect.
+
+The proxy needs to see a stream event by event (to pace it, cut it, or count tokens) while still
+forwarding the exact bytes the upstream sent. So the decoder keeps each event's raw bytes next to
+its parsed fields, and the encoder produces byte-exact frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SSEEvent", "SSEDecoder", "encode_event", "encode_comment"]
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One event as read off the wire: ``raw`` is exactly what arrived, blank line included."""
+
+    raw: bytes
+    event: str | None
+    data: str
+    comments: tuple[str, ...] = ()
+
+    @property
+    def is_comment_only(self) -> bool:
+        """A frame with only ``:`` lines: a keep-alive, invisible to SSE clients."""
+        return self.event is None and not self.data and bool(self.comments)
+
+
+def encode_event(data: str, event: str | None = None) -> bytes:
+    """Frame one event: optional ``event:`` line, one ``data:`` line per line of data, blank line."""
+    head = f"event: {event}\n" if event else ""
+    if "\n" in data:
+        body = "".join(f"data: {line}\n" for line in data.split("\n"))
+    else:
+        body = f"data: {data}\n"
+    return (head + body + "\n").encode()
+
+
+def encode_comment(text: str = "") -> bytes:
+    """A comment frame (``: text``), the keep-alive some relays send during long waits."""
+    return f": {text}\n\n".encode() if text else b":\n\n"
+
+
+class SSEDecoder:
+    """Incremental decoder: feed bytes as they arrive, get back the events completed so far.
+
+    Works on bytes (not text) so that a multi-byte character split across reads is kept intact
+    and so ``raw`` can be forwarded unchanged.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        self._buf += chunk
+        events: list[SSEEvent] = []
+        while True:
+            end, sep_len = self._find_boundary()
+            if end < 0:
+                break
+            raw = bytes(self._buf[: end + sep_len])
+            del self._buf[: end + sep_len]
+            ev = _parse(raw)
+            if ev is not None:
+                events.append(ev)
+        return events
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes of an event not yet terminated by a blank line (a cut stream leaves these)."""
+        return bytes(self._buf)
+
+    def _find_boundary(self) -> tuple[int, int]:
+        buf = self._buf
+        best = -1
+        best_len = 0
+        for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+            i = buf.find(sep)
+            if i >= 0 and (best < 0 or i < best):
+                best, best_len = i, len(sep)
+        return best, best_len
+
+
+def _parse(raw: bytes) -> SSEEvent | None:
+    text = raw.decode("utf-8", errors="replace")
+    event: str | None = None
+    data_lines: list[str] = []
+    comments: list[str] = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line:
+            continue
+        if line.startswith(":"):
+            comments.append(line[1:].strip())
+            continue
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "event":
+            event = value
+        elif field == "data":
+            data_lines.append(value)
+    if event is None and not data_lines and not comments:
+        return None
+    return SSEEvent(raw=raw, event=event, data="\n".join(data_lines), comments=tuple(comments))
