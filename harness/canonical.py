@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-__all__ = ["fingerprint", "canonical_tokens", "canonical_text", "estimate_tokens"]
+__all__ = ["canonical_text", "canonical_tokens", "estimate_tokens", "fingerprint"]
 
 _WORDS = (
     "lane stable route token stream fallback retry budget answer model queue capacity "

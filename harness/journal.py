@@ -24,13 +24,13 @@ from typing import Any, TextIO
 from .clock import Clock, MonotonicClock
 
 __all__ = [
+    "SECRET_HEADERS",
     "Attempt",
     "Call",
     "EndReason",
     "Journal",
     "Mark",
     "Outcome",
-    "SECRET_HEADERS",
     "redact_headers",
     "redact_url",
 ]
@@ -200,7 +200,7 @@ class Journal:
         self.t0 = self.clock.now()
         self.wall0 = time.time()
         self.path = Path(path) if path else None
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._attempts: list[Attempt] = []
         self._calls: list[Call] = []
         self._marks: list[Mark] = []
@@ -234,6 +234,13 @@ class Journal:
         with self._lock:
             self._attempts.append(attempt)
             self._write(attempt.to_json())
+            self._lock.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until at least ``count`` attempts are recorded (a client can read a stream's
+        last byte a moment before the lane finishes the attempt). False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._attempts) >= count, timeout)
 
     def record_call(self, call: Call) -> None:
         with self._lock:
@@ -307,6 +314,9 @@ class Journal:
     def __len__(self) -> int:
         with self._lock:
             return len(self._attempts)
+
+    def __bool__(self) -> bool:
+        return True  # an empty journal is still a journal (``journal or Journal()`` must not swap it)
 
     # -- loading ------------------------------------------------------------------------------
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SSEEvent", "SSEDecoder", "encode_event", "encode_comment"]
+__all__ = ["SSEDecoder", "SSEEvent", "encode_comment", "encode_event"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from .base import BadRequest, Completion, Dialect, ErrorKind, ErrorSpec, Event, EventKind, RequestInfo, Usage
 
 __all__ = [
+    "DIALECT_NAMES",
     "BadRequest",
     "Completion",
     "Dialect",
-    "DIALECT_NAMES",
     "ErrorKind",
     "ErrorSpec",
     "Event",

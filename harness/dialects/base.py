@@ -27,8 +27,8 @@ __all__ = [
     "ErrorKind",
     "ErrorSpec",
     "Event",
-    "EventKind",
     "EventInfo",
+    "EventKind",
     "RateLimitSnapshot",
     "Rendered",
     "RequestInfo",
@@ -262,6 +262,11 @@ class Dialect(ABC):
     def classify(self, event: SSEEvent) -> EventInfo:
         """What an upstream stream event means (content, keepalive, terminator, error ...)."""
 
+    def read_completion(self, body: bytes) -> EventInfo | None:
+        """Text, finish reason and usage of a non-streamed answer body (None if unreadable).
+        Lets the journal count what a real upstream answered, not only what the simulator did."""
+        return None
+
     def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
         """Headers of a 200 streamed answer (content type plus the provider's ids)."""
         return [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
@@ -310,9 +315,7 @@ EDGE_HTML = (
 
 def edge_html(status: int) -> bytes:
     """The HTML page an edge proxy (Cloudflare, nginx) sends for a 502/504: not JSON at all."""
-    reason = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}.get(
-        status, "Error"
-    )
+    reason = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}.get(status, "Error")
     return EDGE_HTML.format(status=status, reason=reason).encode()
 
 

@@ -37,7 +37,7 @@ from .base import (
     text_of,
 )
 
-__all__ = ["OpenAIChat", "OPENAI_ERRORS", "openai_error_fields"]
+__all__ = ["OPENAI_ERRORS", "OpenAIChat", "openai_error_fields"]
 
 #: kind -> (status, type, code, message template). ``{model}`` is filled in.
 OPENAI_ERRORS: dict[ErrorKind, tuple[int, str, str | None, str]] = {
@@ -85,7 +85,12 @@ OPENAI_ERRORS: dict[ErrorKind, tuple[int, str, str | None, str]] = {
         "The server had an error while processing your request. Sorry about that!",
     ),
     ErrorKind.BAD_GATEWAY: (502, "server_error", None, "Bad gateway."),
-    ErrorKind.UNAVAILABLE: (503, "service_unavailable_error", None, "Service unavailable: capacity for {model} is not available."),
+    ErrorKind.UNAVAILABLE: (
+        503,
+        "service_unavailable_error",
+        None,
+        "Service unavailable: capacity for {model} is not available.",
+    ),
     ErrorKind.GATEWAY_TIMEOUT: (504, "server_error", None, "Gateway timeout."),
     ErrorKind.AUTH: (
         401,
@@ -225,7 +230,7 @@ class OpenAIChat(Dialect):
             ],
             "usage": _usage(completion.usage),
         }
-        headers = [("content-type", "application/json")] + self._headers()
+        headers = [("content-type", "application/json"), *self._headers()]
         return Rendered(200, headers, json.dumps(body).encode())
 
     def render_error(self, spec: ErrorSpec, req: RequestInfo | None = None) -> Rendered:
@@ -235,9 +240,9 @@ class OpenAIChat(Dialect):
         if spec.ratelimit is not None:
             headers += self.ratelimit_headers(spec.ratelimit)
         if spec.raw_body is not None:
-            return Rendered(status, [("content-type", spec.content_type or "text/html")] + headers, spec.raw_body)
+            return Rendered(status, [("content-type", spec.content_type or "text/html"), *headers], spec.raw_body)
         if spec.kind in (ErrorKind.BAD_GATEWAY, ErrorKind.GATEWAY_TIMEOUT) and spec.message is None:
-            return Rendered(status, [("content-type", "text/html")] + headers, edge_html(status))
+            return Rendered(status, [("content-type", "text/html"), *headers], edge_html(status))
         if self.variant == "vllm":
             body: dict[str, Any] = {
                 "object": "error",
@@ -253,7 +258,19 @@ class OpenAIChat(Dialect):
             body = {"error": f'model "{model or "x"}" not found, try pulling it first'}
         else:
             body = {"error": err}
-        return Rendered(status, [("content-type", "application/json")] + headers, json.dumps(body).encode())
+        return Rendered(status, [("content-type", "application/json"), *headers], json.dumps(body).encode())
+
+    def read_completion(self, body: bytes) -> EventInfo | None:
+        try:
+            obj = json.loads(body)
+            choice = obj["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            return None
+        fr = choice.get("finish_reason")
+        return EventInfo(
+            EventKind.CONTENT, text=text, finish=_FINISH_IN.get(fr, fr), usage=_parse_usage(obj.get("usage"))
+        )
 
     def ratelimit_headers(self, snap: RateLimitSnapshot, now: Any = None) -> list[tuple[str, str]]:
         return openai_ratelimit_headers(snap) if self.variant == "openai" else []
@@ -321,10 +338,10 @@ class _ChatEncoder(StreamEncoder):
         self.id = "chatcmpl-" + request_id("")[:24]
         self.created = int(time.time())
         # the JSON around the delta never changes: format it once, splice text in per token
+        model = json.dumps(req.model)
         self._prefix = (
-            '{"id":"%s","object":"chat.completion.chunk","created":%d,"model":%s,'
+            f'{{"id":"{self.id}","object":"chat.completion.chunk","created":{self.created},"model":{model},'
             '"system_fingerprint":null,"choices":[{"index":0,"delta":{"content":'
-            % (self.id, self.created, json.dumps(req.model))
         ).encode()
         self._suffix = b'},"logprobs":null,"finish_reason":null}]}'
 

@@ -51,7 +51,13 @@ _INCOMPLETE_IN = {"max_output_tokens": "length", "content_filter": "content_filt
 #: in-band ``response.failed`` codes: ``ResponseError.code`` is a closed Literal in the SDK, and
 #: of its values only these two describe capacity, so every other kind is a ``server_error``.
 _RATE_KINDS = frozenset(
-    {ErrorKind.RATE_LIMIT, ErrorKind.SLOW_DOWN, ErrorKind.QUOTA_EXHAUSTED, ErrorKind.SPEND_LIMIT, ErrorKind.QUEUE_FULL}
+    {
+        ErrorKind.RATE_LIMIT,
+        ErrorKind.SLOW_DOWN,
+        ErrorKind.QUOTA_EXHAUSTED,
+        ErrorKind.SPEND_LIMIT,
+        ErrorKind.QUEUE_FULL,
+    }
 )
 
 
@@ -91,11 +97,13 @@ class OpenAIResponses(Dialect):
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
         status, reason = _FINISH_OUT.get(completion.finish, _FINISH_OUT["stop"])
-        item = _message_item("msg_" + request_id("")[:24], completion.text, "completed" if reason is None else "incomplete")
+        item = _message_item(
+            "msg_" + request_id("")[:24], completion.text, "completed" if reason is None else "incomplete"
+        )
         body = _response_obj(
             "resp_" + request_id(""), req, status, [item], usage=_usage(completion.usage), incomplete=reason
         )
-        return Rendered(200, [("content-type", "application/json")] + _openai_headers(), json.dumps(body).encode())
+        return Rendered(200, [("content-type", "application/json"), *_openai_headers()], json.dumps(body).encode())
 
     def render_error(self, spec: ErrorSpec, req: RequestInfo | None = None) -> Rendered:
         status, err = openai_error_fields(spec, req.model if req else None)
@@ -103,10 +111,24 @@ class OpenAIResponses(Dialect):
         if spec.ratelimit is not None:
             headers += self.ratelimit_headers(spec.ratelimit)
         if spec.raw_body is not None:
-            return Rendered(status, [("content-type", spec.content_type or "text/html")] + headers, spec.raw_body)
+            return Rendered(status, [("content-type", spec.content_type or "text/html"), *headers], spec.raw_body)
         if spec.kind in (ErrorKind.BAD_GATEWAY, ErrorKind.GATEWAY_TIMEOUT) and spec.message is None:
-            return Rendered(status, [("content-type", "text/html")] + headers, edge_html(status))
-        return Rendered(status, [("content-type", "application/json")] + headers, json.dumps({"error": err}).encode())
+            return Rendered(status, [("content-type", "text/html"), *headers], edge_html(status))
+        return Rendered(status, [("content-type", "application/json"), *headers], json.dumps({"error": err}).encode())
+
+    def read_completion(self, body: bytes) -> EventInfo | None:
+        try:
+            obj = json.loads(body)
+            text = "".join(
+                part.get("text") or ""
+                for item in obj["output"]
+                if item.get("type") == "message"
+                for part in item.get("content") or []
+                if part.get("type") == "output_text"
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return EventInfo(EventKind.CONTENT, text=text, finish=_finish_of(obj), usage=_parse_usage(obj.get("usage")))
 
     def ratelimit_headers(self, snap: RateLimitSnapshot, now: Any = None) -> list[tuple[str, str]]:
         return openai_ratelimit_headers(snap)
@@ -138,12 +160,13 @@ class OpenAIResponses(Dialect):
         if etype == "response.failed":
             err = resp.get("error")
             return EventInfo(
-                EventKind.ERROR, error=err if isinstance(err, dict) else {"message": str(err)}, ends_stream=True
+                EventKind.ERROR,
+                error=err if isinstance(err, dict) else {"message": str(err)},
+                ends_stream=True,
             )
         if etype in ("response.completed", "response.incomplete"):
-            details = resp.get("incomplete_details") or {}
-            finish = _INCOMPLETE_IN.get(details.get("reason"), "length") if etype == "response.incomplete" else "stop"
-            return EventInfo(EventKind.TERMINATOR, finish=finish, usage=_parse_usage(resp.get("usage")), ends_stream=True)
+            usage = _parse_usage(resp.get("usage"))
+            return EventInfo(EventKind.TERMINATOR, finish=_finish_of(resp), usage=usage, ends_stream=True)
         return EventInfo(EventKind.META)
 
 
@@ -182,6 +205,14 @@ def _input_turns(items: Any, system_parts: list[str]) -> list[tuple[str, str]]:
         elif itype == "function_call_output":
             turns.append(("tool", text_of(item.get("output"))))
     return turns
+
+
+def _finish_of(resp: dict[str, Any]) -> str | None:
+    """Canonical finish of a ``response`` object: its ``status`` and ``incomplete_details``."""
+    status = resp.get("status")
+    if status == "incomplete":
+        return _INCOMPLETE_IN.get((resp.get("incomplete_details") or {}).get("reason"), "length")
+    return "stop" if status == "completed" else None
 
 
 def _openai_headers() -> list[tuple[str, str]]:
@@ -280,8 +311,9 @@ class _ResponsesEncoder(StreamEncoder):
         self.seq = 0
         self._sent: list[str] = []  # delta texts, for the *.done events that repeat the whole text
         self._delta_prefix = (
-            'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":"%s",'
-            '"output_index":0,"content_index":0,"logprobs":[],"sequence_number":' % self.item_id
+            'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+            f'"item_id":"{self.item_id}",'
+            '"output_index":0,"content_index":0,"logprobs":[],"sequence_number":'
         ).encode()
 
     def _event(self, etype: str, fields: dict[str, Any], kind: EventKind) -> Event:
@@ -307,7 +339,7 @@ class _ResponsesEncoder(StreamEncoder):
 
     def content(self, text: str, tokens: int = 1) -> Event:
         self._sent.append(text)
-        data = b"%s%d,\"delta\":%s}\n\n" % (self._delta_prefix, self.seq, json.dumps(text).encode())
+        data = b'%s%d,"delta":%s}\n\n' % (self._delta_prefix, self.seq, json.dumps(text).encode())
         self.seq += 1
         return Event(data, EventKind.CONTENT, text=text, tokens=tokens)
 

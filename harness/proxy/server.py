@@ -25,7 +25,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ..dialects import dialects_for
-from ..dialects.base import BadRequest, Dialect, ErrorKind, ErrorSpec, Event, EventKind, Rendered, RequestInfo
+from ..dialects.base import BadRequest, Dialect, ErrorKind, ErrorSpec, Event, EventKind, Rendered
 from ..journal import Attempt, EndReason, Journal, redact_headers, redact_url
 from .hooks import AttemptContext, Close, CloseMode, ConnectionAction, FaultHook, Intervention
 from .upstream import Upstream, UpstreamFailure, UpstreamResponse
@@ -65,6 +65,7 @@ class Lane:
         self._listener: asyncio.AbstractServer | None = None
         self._open: dict[str, Attempt] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -119,15 +120,17 @@ class Lane:
 
     async def stop(self) -> None:
         """Stop listening, end open attempts as outcome unknown, close the upstream."""
+        self._stopping = True
         if self._listener is not None:
             self._listener.close()
             self._listener = None
-        if self._server is not None:
-            await self._server.shutdown(timeout=0.5)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for attempt in list(self._open.values()):
-            attempt.end_reason = EndReason.UNKNOWN.value
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+        if self._server is not None:
+            await self._server.shutdown(timeout=0.05)
         await self.upstream.close()
 
     async def __aenter__(self) -> Lane:
@@ -162,7 +165,8 @@ class Lane:
         try:
             return await self._serve(request, headers, attempt)
         except asyncio.CancelledError:
-            if attempt.end_reason == EndReason.UNKNOWN.value and attempt.id in self._open:
+            # cancelled by aiohttp when the client left, or by stop(): then the outcome is unknown
+            if attempt.end_reason == EndReason.UNKNOWN.value and not self._stopping:
                 attempt.end_reason = EndReason.CLIENT_GONE.value
             raise
         finally:
@@ -175,7 +179,9 @@ class Lane:
         dialect = self._dialect_for(request.method, request.path)
         if dialect is None:
             attempt.end_reason = EndReason.BAD_REQUEST.value
-            spec = ErrorSpec(ErrorKind.INVALID_REQUEST, status=404, message=f"Unknown request URL: {request.method} {request.path}.")
+            spec = ErrorSpec(
+                ErrorKind.INVALID_REQUEST, status=404, message=f"Unknown request URL: {request.method} {request.path}."
+            )
             return self._rendered(self.dialects[0].render_error(spec), attempt)
         attempt.dialect = dialect.name
         try:
@@ -218,7 +224,9 @@ class Lane:
         except UpstreamFailure as exc:
             attempt.end_reason = EndReason.UPSTREAM_ERROR.value
             attempt.error = {"message": str(exc)}
-            return self._rendered(dialect.render_error(ErrorSpec(ErrorKind.BAD_GATEWAY), req), attempt, keep_reason=True)
+            return self._rendered(
+                dialect.render_error(ErrorSpec(ErrorKind.BAD_GATEWAY), req), attempt, keep_reason=True
+            )
         attempt.expected_tokens = up.expected_tokens
         if up.status < 400:
             attempt.usage, attempt.finish = up.usage, up.finish
@@ -226,13 +234,13 @@ class Lane:
             if iv is not None:
                 await iv.after_headers(ctx, up.status)
             if up.events is None:
-                return self._rendered(Rendered(up.status, up.headers, up.body or b""), attempt, req=req)
+                return self._rendered(Rendered(up.status, up.headers, up.body or b""), attempt, dialect=dialect)
             return await self._stream(request, ctx, up, iv)
         finally:
             await up.aclose()
 
     def _rendered(
-        self, r: Rendered, attempt: Attempt, *, keep_reason: bool = False, req: RequestInfo | None = None
+        self, r: Rendered, attempt: Attempt, *, keep_reason: bool = False, dialect: Dialect | None = None
     ) -> web.Response:
         """A whole response; the attempt ends when it is written."""
         now = self.journal.now()
@@ -249,6 +257,14 @@ class Lane:
         if r.status < 400 and attempt.expected_tokens:
             attempt.tokens = attempt.expected_tokens  # simulator answers are whole by construction
             attempt.t_first_token = attempt.t_last_token = now
+        elif r.status < 400 and dialect is not None:
+            info = dialect.read_completion(r.body)
+            if info is not None:
+                attempt.text_chars = len(info.text)
+                attempt.finish = info.finish
+                attempt.usage = info.usage.to_dict() if info.usage else None
+                attempt.tokens = info.usage.output_tokens if info.usage else max(1, len(info.text) // 4)
+                attempt.t_first_token = attempt.t_last_token = now
         return web.Response(status=r.status, headers=CIMultiDict(r.headers), body=r.body)
 
     async def _stream(
@@ -271,6 +287,8 @@ class Lane:
                 if isinstance(item, Close):
                     await self._close(request, resp, item, attempt)
                     return resp
+                if not item:
+                    continue
                 _account(attempt, item, journal)
                 for ev in item:
                     if ev.kind is EventKind.TERMINATOR:
@@ -291,6 +309,8 @@ class Lane:
             attempt.end_reason = EndReason.INBAND_ERROR.value
         elif saw_terminator:
             attempt.end_reason = EndReason.COMPLETE.value
+            if attempt.usage and attempt.usage.get("output_tokens"):
+                attempt.tokens = attempt.usage["output_tokens"]  # the provider's count beats our estimate
         else:
             attempt.end_reason = EndReason.CUT.value
         attempt.t_end = journal.now()
@@ -330,7 +350,7 @@ def _account(attempt: Attempt, batch: list[Event], journal: Journal) -> None:
     now = None
     for ev in batch:
         attempt.events += 1
-        if ev.kind is EventKind.CONTENT:
+        if ev.text:  # content events, and Gemini's last chunk, which carries words and the finish
             now = now if now is not None else journal.now()
             if attempt.t_first_token is None:
                 attempt.t_first_token = now

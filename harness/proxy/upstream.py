@@ -8,7 +8,6 @@ tokens and faults can act on events, while the client still receives the upstrea
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -132,7 +131,7 @@ class HttpUpstream:
         out_headers.append(("Accept-Encoding", "identity"))  # the proxy must see events, not gzip
         try:
             resp = await self._session_get().request(method, url, headers=out_headers, data=body)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamFailure(f"{type(exc).__name__}: {exc}") from exc
         headers_out = forward_headers(list(resp.headers.items()))
         ctype = resp.headers.get("content-type", "")
@@ -140,7 +139,7 @@ class HttpUpstream:
             return UpstreamResponse(resp.status, headers_out, events=_decode_events(resp, dialect))
         try:
             data = await resp.read()
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamFailure(f"{type(exc).__name__}: {exc}") from exc
         finally:
             resp.release()
@@ -150,6 +149,12 @@ class HttpUpstream:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _tokens(text: str) -> int:
+    """Tokens in a forwarded event, estimated (the wire carries text, not token ids); the exact
+    count comes from the usage the provider reports at the end."""
+    return max(1, (len(text) + 2) // 4) if text else 0
 
 
 async def _decode_events(resp: aiohttp.ClientResponse, dialect: Dialect) -> AsyncIterator[list[Event]]:
@@ -164,12 +169,12 @@ async def _decode_events(resp: aiohttp.ClientResponse, dialect: Dialect) -> Asyn
             batch = []
             for ev in decoder.feed(chunk):
                 info = dialect.classify(ev)
-                batch.append(Event(ev.raw, info.kind, info.text, 1 if info.text else 0, info.finish, info.usage))
+                batch.append(Event(ev.raw, info.kind, info.text, _tokens(info.text), info.finish, info.usage))
             if batch:
                 yield batch
         if decoder.pending:
             yield [Event(decoder.pending, EventKind.MALFORMED)]
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         if decoder.pending:
             yield [Event(decoder.pending, EventKind.MALFORMED)]
         raise UpstreamFailure(f"{type(exc).__name__}: {exc}") from exc

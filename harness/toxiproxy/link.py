@@ -24,7 +24,7 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -447,4 +447,4 @@ def join_host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-__all__ = ["Connection", "Direction", "STREAMS", "ToxicSpec", "ToxicStub", "field"]
+__all__ = ["STREAMS", "Connection", "Direction", "ToxicSpec", "ToxicStub"]

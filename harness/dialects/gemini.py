@@ -1,0 +1,453 @@
+"""Google Gemini API (``POST /v1beta/models/{model}:generateContent`` and
+``:streamGenerateContent?alt=sse``; ``/v1/`` and Vertex AI's
+``/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:...`` too).
+
+Gemini is the odd one out, and that is why a router needs drilling against it:
+
+- no rate-limit headers at all; the delay lives in the error body (``RetryInfo.retryDelay`` and
+  "Please retry in 2.1s." in the message), so numeric ``ErrorSpec.retry_after`` goes into the
+  body, never into a ``retry-after`` header;
+- the stream has **no terminator event**: it ends after the chunk that carries
+  ``finishReason``. So :meth:`Gemini.classify` calls that chunk the
+  :attr:`EventKind.TERMINATOR` (``ends_stream=True``), and :meth:`_GeminiEncoder.finish` writes
+  one. Real Gemini usually puts the last words and ``finishReason`` in the same chunk: that text
+  is kept in ``EventInfo.text`` of the terminator, so a consumer must read ``text`` of every
+  event, not only of CONTENT ones (the proxy decides "complete" by the TERMINATOR kind, which is
+  why the kind is not CONTENT here);
+- a mid-stream error is a bare chunk ``{"error": {...}}`` with no event name.
+
+Streaming without ``alt=sse`` (a JSON array written piece by piece) is refused with a 400: the
+proxy reads every stream as SSE events, and :class:`RequestInfo` has no field to tell the
+encoder which framing to use. Every official Gemini SDK streams with ``alt=sse``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..canonical import estimate_tokens, fingerprint
+from ..sse import SSEEvent, encode_comment, encode_event
+from .base import (
+    BadRequest,
+    Completion,
+    Dialect,
+    ErrorKind,
+    ErrorSpec,
+    Event,
+    EventInfo,
+    EventKind,
+    Rendered,
+    RequestInfo,
+    StreamEncoder,
+    Usage,
+    edge_html,
+    json_loads_object,
+    request_id,
+    retry_headers,
+    text_of,
+)
+
+__all__ = ["GEMINI_ERRORS", "Gemini", "gemini_error_object"]
+
+_PATH = re.compile(
+    r"^/v1[a-z0-9]*/(?:projects/[^/]+/locations/[^/]+/publishers/[^/]+/)?models/(?P<model>[^:]+)"
+    r":(?P<method>generateContent|streamGenerateContent)$"
+)
+
+_QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+_QUOTA_HELP = "For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+#: kind -> (HTTP status, google.rpc status, message template). ``{model}`` and ``{tokens}`` are filled in.
+GEMINI_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
+    ErrorKind.RATE_LIMIT: (
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. "
+        + _QUOTA_HELP
+        + f"\n* Quota exceeded for metric: {_QUOTA_METRIC}, "
+        "limit: 15, model: {model}",
+    ),
+    ErrorKind.SLOW_DOWN: (429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+    ErrorKind.QUOTA_EXHAUSTED: (
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. "
+        + _QUOTA_HELP
+        + f"\n* Quota exceeded for metric: {_QUOTA_METRIC}, "
+        "limit: 0, model: {model}",
+    ),
+    ErrorKind.SPEND_LIMIT: (
+        429,
+        "RESOURCE_EXHAUSTED",
+        "Your project has exceeded its spending cap. Please check your plan and billing details. " + _QUOTA_HELP,
+    ),
+    ErrorKind.OVERLOADED: (503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
+    ErrorKind.QUEUE_FULL: (
+        503,
+        "UNAVAILABLE",
+        "This model is currently experiencing high demand. Spikes in demand are usually temporary. "
+        "Please try again later.",
+    ),
+    ErrorKind.SERVER_ERROR: (
+        500,
+        "INTERNAL",
+        "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting",
+    ),
+    ErrorKind.BAD_GATEWAY: (502, "UNAVAILABLE", "Bad gateway."),
+    ErrorKind.UNAVAILABLE: (503, "UNAVAILABLE", "The service is currently unavailable."),
+    ErrorKind.GATEWAY_TIMEOUT: (
+        504,
+        "DEADLINE_EXCEEDED",
+        "Deadline expired before operation could complete.",
+    ),
+    ErrorKind.AUTH: (
+        401,
+        "UNAUTHENTICATED",
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or "
+        "other valid authentication credential.",
+    ),
+    ErrorKind.PERMISSION: (403, "PERMISSION_DENIED", "The caller does not have permission"),
+    ErrorKind.NOT_FOUND: (
+        404,
+        "NOT_FOUND",
+        "models/{model} is not found for API version v1beta, or is not supported for generateContent. "
+        "Call ListModels to see the list of available models and their supported methods.",
+    ),
+    ErrorKind.CONTEXT_LENGTH: (
+        400,
+        "INVALID_ARGUMENT",
+        "The input token count ({tokens}) exceeds the maximum number of tokens allowed (1048576).",
+    ),
+    ErrorKind.CONTENT_FILTER: (
+        400,
+        "INVALID_ARGUMENT",
+        "The request was blocked because it violates the content policy.",
+    ),
+    ErrorKind.INVALID_REQUEST: (400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
+    ErrorKind.REQUEST_TIMEOUT: (408, "DEADLINE_EXCEEDED", "Request timed out."),
+    ErrorKind.CONFLICT: (409, "ABORTED", "The operation was aborted."),
+}
+#: google.rpc status by HTTP status, for an ``ErrorSpec.status`` that moves an error elsewhere
+_STATUS_BY_HTTP = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+#: the QuotaFailure violation each 429 flavour names: per minute (waiting helps), per day
+_QUOTA_IDS = {
+    ErrorKind.RATE_LIMIT: ("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "15"),
+    ErrorKind.QUOTA_EXHAUSTED: ("GenerateRequestsPerDayPerProjectPerModel-FreeTier", "0"),
+    ErrorKind.SPEND_LIMIT: ("GenerateRequestsPerDayPerProjectPerModel-FreeTier", "0"),
+}
+_FINISH_OUT = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
+_FINISH_IN = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
+_ROLE = {"user": "user", "model": "assistant"}
+
+
+def gemini_error_object(spec: ErrorSpec, req: RequestInfo | None) -> tuple[int, dict[str, Any]]:
+    """Status and the google.rpc.Status object (``{"code","message","status"[,"details"]}``).
+
+    Quota errors carry a ``QuotaFailure`` and ``Help``; ``RetryInfo`` is added, and "Please retry
+    in Ns." appended to the message, only when ``spec.retry_after`` is set: a per-minute quota
+    without them is the "no delay given" case, a zero quota with them is the "come back in 10h"
+    case.
+    """
+    status, rpc_status, template = GEMINI_ERRORS[spec.kind]
+    if spec.status is not None and spec.status != status:
+        status = spec.status
+        rpc_status = _STATUS_BY_HTTP.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+    model = (req.model if req else None) or "gemini-2.5-flash"
+    tokens = max(1_048_577, req.prompt_tokens) if req else 1_200_000
+    message = spec.message or template.format(model=model, tokens=tokens)
+    details: list[dict[str, Any]] = []
+    quota = _QUOTA_IDS.get(spec.kind)
+    if quota is not None:
+        quota_id, value = quota
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": _QUOTA_METRIC,
+                        "quotaId": quota_id,
+                        "quotaDimensions": {"location": "global", "model": model},
+                        "quotaValue": value,
+                    }
+                ],
+            }
+        )
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [
+                    {
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }
+                ],
+            }
+        )
+    if spec.retry_after is not None:
+        if spec.message is None:
+            message += f" Please retry in {spec.retry_after:g}s."
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": f"{max(0, int(spec.retry_after))}s",
+            }
+        )
+    err: dict[str, Any] = {"code": status, "message": message, "status": rpc_status}
+    if details:
+        err["details"] = details
+    return status, err
+
+
+class Gemini(Dialect):
+    """The Gemini API (Google AI Studio and Vertex AI paths)."""
+
+    name = "gemini"
+
+    def matches(self, method: str, path: str) -> bool:
+        return _PATH.match(path) is not None
+
+    def parse_request(
+        self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> RequestInfo:
+        m = _PATH.match(path)
+        if m is None:
+            raise BadRequest(f"{path} is not a Gemini generateContent path.", status=404)
+        if method != "POST":
+            raise BadRequest(f"Method {method} is not allowed on {path}; use POST.", status=405)
+        stream = m["method"] == "streamGenerateContent"
+        if stream and query.get("alt") != "sse":
+            raise BadRequest(
+                "streamGenerateContent without alt=sse (a streamed JSON array) is not supported by "
+                "routechaos; add ?alt=sse as the Gemini SDKs do."
+            )
+        model = m["model"].removeprefix("models/")
+        data = json_loads_object(body)
+        contents = data.get("contents")
+        if not isinstance(contents, list) or not contents:
+            raise BadRequest("* GenerateContentRequest.contents: contents is not specified")
+        turns: list[tuple[str, str]] = []
+        for i, content in enumerate(contents):
+            if not isinstance(content, dict) or not isinstance(content.get("parts"), list):
+                raise BadRequest(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.")
+            turns.extend(_content_turns(_ROLE.get(str(content.get("role") or "user"), "user"), content["parts"]))
+        sys_inst = data.get("systemInstruction", data.get("system_instruction"))
+        system = text_of(sys_inst.get("parts")) if isinstance(sys_inst, dict) else text_of(sys_inst)
+        config = data.get("generationConfig", data.get("generation_config")) or {}
+        max_tokens = (
+            config.get("maxOutputTokens", config.get("max_output_tokens")) if isinstance(config, dict) else None
+        )
+        all_text = "\n".join([system] + [t for _, t in turns])
+        return RequestInfo(
+            dialect=self.name,
+            operation="generate",
+            model=model,
+            stream=stream,
+            fingerprint=fingerprint(system, turns),
+            prompt_tokens=estimate_tokens(all_text),
+            max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
+        )
+
+    def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
+        body = _chunk(
+            req, completion.text, _FINISH_OUT.get(completion.finish, "STOP"), completion.usage, _response_id()
+        )
+        return Rendered(200, _headers("application/json; charset=UTF-8"), json.dumps(body).encode())
+
+    def render_error(self, spec: ErrorSpec, req: RequestInfo | None = None) -> Rendered:
+        status, err = gemini_error_object(spec, req)
+        # Gemini sends no retry header: a numeric delay is in the body (RetryInfo); only the
+        # verbatim edge forms, x-should-retry and extra headers are written when asked for
+        headers = retry_headers(dataclasses.replace(spec, retry_after=None))
+        if spec.raw_body is not None:
+            return Rendered(status, [("content-type", spec.content_type or "text/html"), *headers], spec.raw_body)
+        if spec.kind == ErrorKind.BAD_GATEWAY and spec.message is None:
+            return Rendered(status, [("content-type", "text/html"), *headers], edge_html(status))
+        return Rendered(
+            status, _headers("application/json; charset=UTF-8") + headers, json.dumps({"error": err}).encode()
+        )
+
+    def read_completion(self, body: bytes) -> EventInfo | None:
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict) or not ("candidates" in obj or "promptFeedback" in obj):
+            return None
+        text, finish, usage = _read_chunk(obj)
+        return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage)
+
+    def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
+        return super().stream_headers(req) + _headers(None)
+
+    def stream_encoder(self, req: RequestInfo) -> StreamEncoder:
+        return _GeminiEncoder(req)
+
+    def classify(self, event: SSEEvent) -> EventInfo:
+        if event.is_comment_only:
+            return EventInfo(EventKind.KEEPALIVE)
+        try:
+            obj = json.loads(event.data)
+        except ValueError:
+            return EventInfo(EventKind.MALFORMED)
+        if not isinstance(obj, dict):
+            return EventInfo(EventKind.MALFORMED)
+        if obj.get("error") is not None:
+            err = obj["error"]
+            return EventInfo(EventKind.ERROR, error=err if isinstance(err, dict) else {"message": str(err)})
+        text, finish, usage = _read_chunk(obj)
+        if finish is not None:
+            return EventInfo(EventKind.TERMINATOR, text=text, finish=finish, usage=usage, ends_stream=True)
+        if text:
+            return EventInfo(EventKind.CONTENT, text=text, usage=usage)
+        return EventInfo(EventKind.META, usage=usage)
+
+
+def _read_chunk(obj: dict[str, Any]) -> tuple[str, str | None, Usage | None]:
+    """Answer text, canonical finish and usage of one ``GenerateContentResponse``."""
+    candidates = obj.get("candidates") or []
+    cand = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
+    parts = (cand.get("content") or {}).get("parts") or []
+    # thought parts are reasoning summaries, not the answer
+    text = "".join(p.get("text") or "" for p in parts if isinstance(p, dict) and not p.get("thought"))
+    reason = cand.get("finishReason")
+    finish = _FINISH_IN.get(reason, str(reason).lower()) if reason else None
+    if finish is None and (obj.get("promptFeedback") or {}).get("blockReason"):
+        finish = "content_filter"  # the prompt was blocked: no candidates, and the stream ends here
+    return text, finish, _parse_usage(obj.get("usageMetadata"))
+
+
+def _content_turns(role: str, parts: list[Any]) -> list[tuple[str, str]]:
+    """The (role, text) turns of one ``Content``, in Chat Completions' shape for a shared
+    fingerprint: each ``functionResponse`` part is one ``tool`` turn, the text parts make the
+    content's own turn, and ``functionCall`` parts carry no text (an assistant turn that only
+    calls tools is empty, like Chat's ``content: null``)."""
+    tools = [
+        p["functionResponse"] for p in parts if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict)
+    ]
+    if not tools:
+        return [(role, text_of(parts))]
+    turns = [("tool", _tool_text(t.get("response"))) for t in tools]
+    rest = [p for p in parts if isinstance(p, dict) and "text" in p]
+    if rest:
+        turns.append((role, text_of(rest)))
+    return turns
+
+
+def _tool_text(response: Any) -> str:
+    """A function response as the string Chat Completions would carry: Gemini wraps a tool's
+    output in an object, conventionally ``{"output": ...}`` or ``{"result": ...}``; anything else
+    is its JSON text."""
+    if isinstance(response, dict):
+        for key in ("output", "result", "content"):
+            if isinstance(response.get(key), str) and len(response) == 1:
+                return response[key]
+    return response if isinstance(response, str) else json.dumps(response, ensure_ascii=False)
+
+
+def _headers(content_type: str | None) -> list[tuple[str, str]]:
+    out = [("content-type", content_type)] if content_type else []
+    return [*out, ("server", "scaffolding on HTTPServer2"), ("x-content-type-options", "nosniff")]
+
+
+def _response_id() -> str:
+    return request_id("")[:22]
+
+
+def _usage_meta(u: Usage) -> dict[str, Any]:
+    return {
+        "promptTokenCount": u.input_tokens,
+        "candidatesTokenCount": u.output_tokens,
+        "totalTokenCount": u.total_tokens,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": u.input_tokens}],
+    }
+
+
+def _parse_usage(obj: Any) -> Usage | None:
+    if not isinstance(obj, dict) or "candidatesTokenCount" not in obj:
+        return None
+    try:
+        return Usage(int(obj.get("promptTokenCount") or 0), int(obj.get("candidatesTokenCount") or 0))
+    except (TypeError, ValueError):
+        return None
+
+
+def _chunk(req: RequestInfo, text: str, finish: str, usage: Usage, response_id: str) -> dict[str, Any]:
+    """One ``GenerateContentResponse``: the whole answer, or the last chunk of a stream."""
+    return {
+        "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": finish, "index": 0}],
+        "usageMetadata": _usage_meta(usage),
+        "modelVersion": req.model,
+        "responseId": response_id,
+    }
+
+
+class _GeminiEncoder(StreamEncoder):
+    """Gemini sends nothing before the first token, and every chunk is a whole
+    ``GenerateContentResponse`` whose only varying part is the text: it is spliced between a
+    prefix and a suffix formatted once."""
+
+    def __init__(self, req: RequestInfo) -> None:
+        self.req = req
+        self.response_id = _response_id()
+        self._prefix = b'data: {"candidates":[{"content":{"parts":[{"text":'
+        tail = {
+            "usageMetadata": {
+                "promptTokenCount": req.prompt_tokens,
+                "totalTokenCount": req.prompt_tokens,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": req.prompt_tokens}],
+            },
+            "modelVersion": req.model,
+            "responseId": self.response_id,
+        }
+        self._suffix = (
+            b'}],"role":"model"},"index":0}],' + json.dumps(tail, separators=(",", ":"))[1:].encode() + b"\n\n"
+        )
+
+    def start(self) -> list[Event]:
+        return []
+
+    def content(self, text: str, tokens: int = 1) -> Event:
+        return Event(
+            self._prefix + json.dumps(text).encode() + self._suffix,
+            EventKind.CONTENT,
+            text=text,
+            tokens=tokens,
+        )
+
+    def finish(self, completion: Completion) -> list[Event]:
+        chunk = _chunk(self.req, "", _FINISH_OUT.get(completion.finish, "STOP"), completion.usage, self.response_id)
+        return [Event(encode_event(json.dumps(chunk, separators=(",", ":"))), EventKind.TERMINATOR)]
+
+    def keepalive(self) -> Event:
+        # Gemini itself never sends one; this comment is what a relay in front of it adds, and is
+        # invisible to SSE parsers (not to line-based ones, which is worth a drill of its own)
+        return Event(encode_comment(), EventKind.KEEPALIVE)
+
+    def error(self, spec: ErrorSpec) -> list[Event]:
+        _, err = gemini_error_object(spec, self.req)
+        return [Event(encode_event(json.dumps({"error": err})), EventKind.ERROR)]

@@ -1,0 +1,436 @@
+"""Profiles: YAML files naming lanes, faults with schedules, toxics, checks and budgets.
+
+Loading validates everything up front and every error names the file, the line and the field
+(``fault_profiles/x.yaml:12: faults[0].schedule.first: must be an integer >= 0``), because a
+drill that dies halfway through on a typo wastes the whole run.
+
+A profile may ``extends:`` another (a path relative to it, or the name of a shipped profile):
+lanes merge by name, lists (faults, toxics, checks) are appended after the base's, scalars
+override.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .dialects import DIALECT_NAMES
+from .simulator import SimSettings
+from .yamlpos import Located, ProfileError, load_located, read_located
+
+__all__ = [
+    "CheckSpec",
+    "FaultSpec",
+    "LaneSpec",
+    "Profile",
+    "ProfileError",
+    "ToxicSpec",
+    "default_profile",
+    "find_profile",
+    "load_profile",
+    "profile_dirs",
+]
+
+TOP_KEYS = {"name", "description", "incident", "extends", "seed", "time_scale", "lanes", "faults", "toxics", "checks"}
+LANE_KEYS = {"dialect", "host", "port", "simulator", "upstream", "read_timeout", "description"}
+FAULT_RESERVED = {"fault", "lane", "schedule", "name", "description"}
+TOXIC_KEYS = {"lane", "type", "name", "stream", "toxicity", "attributes", "schedule"}
+
+
+@dataclass(slots=True)
+class LaneSpec:
+    name: str
+    dialect: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    simulator: SimSettings | None = None
+    upstream: str | None = None
+    read_timeout: float | None = 600.0
+    description: str = ""
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.upstream is None
+
+
+@dataclass(slots=True)
+class FaultSpec:
+    """One fault on one lane (or every lane: ``lane: "*"``), when its schedule says."""
+
+    fault: str
+    lane: str
+    schedule: Any = "always"
+    attrs: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    description: str = ""
+    line: int | None = None
+
+
+@dataclass(slots=True)
+class ToxicSpec:
+    """A Toxiproxy toxic in front of a lane, applied on a schedule (a time window or always)."""
+
+    lane: str
+    type: str
+    stream: str = "downstream"
+    toxicity: float = 1.0
+    attributes: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    schedule: Any = "always"
+    line: int | None = None
+
+
+@dataclass(slots=True)
+class CheckSpec:
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(slots=True)
+class Profile:
+    name: str
+    lanes: dict[str, LaneSpec]
+    faults: list[FaultSpec] = field(default_factory=list)
+    toxics: list[ToxicSpec] = field(default_factory=list)
+    checks: list[CheckSpec] = field(default_factory=list)
+    seed: int = 0
+    time_scale: float = 1.0
+    description: str = ""
+    incident: str = ""
+    source: str | None = None
+
+
+def default_profile() -> Profile:
+    """Two simulated lanes: a fast premium lane and a slower stable one."""
+    return Profile(
+        name="default",
+        description="ultraspeed (OpenAI Chat, 1000 tokens/s) beside stable (Anthropic Messages, 60 tokens/s)",
+        lanes={
+            "ultraspeed": LaneSpec("ultraspeed", "openai-chat", simulator=SimSettings(tokens_per_second=1000.0)),
+            "stable": LaneSpec("stable", "anthropic", simulator=SimSettings(tokens_per_second=60.0)),
+        },
+    )
+
+
+# -- finding ----------------------------------------------------------------------------------
+def profile_dirs() -> list[Path]:
+    """Where profile names are looked up: ``$ROUTECHAOS_PROFILE_DIR``, ``./fault_profiles``, and
+    the catalogue shipped beside the package."""
+    dirs = []
+    env = os.environ.get("ROUTECHAOS_PROFILE_DIR")
+    if env:
+        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+    dirs.append(Path.cwd() / "fault_profiles")
+    dirs.append(Path(__file__).resolve().parent.parent / "fault_profiles")
+    seen: list[Path] = []
+    for d in dirs:
+        if d not in seen:
+            seen.append(d)
+    return seen
+
+
+def find_profile(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    """A profile path from a path or a catalogue name (with or without ``.yaml``)."""
+    p = Path(name_or_path)
+    candidates = []
+    if relative_to is not None and not p.is_absolute():
+        candidates.append(relative_to / p)
+    candidates.append(p)
+    stem = p.name if p.suffix in (".yaml", ".yml") else p.name + ".yaml"
+    candidates += [d / stem for d in profile_dirs()]
+    for c in candidates:
+        if c.is_file():
+            return c
+    known = sorted({q.stem for d in profile_dirs() if d.is_dir() for q in d.glob("*.yaml")})
+    hint = f"; shipped profiles: {', '.join(known)}" if known else ""
+    raise ProfileError(f"profile {str(name_or_path)!r} not found{hint}")
+
+
+# -- loading ----------------------------------------------------------------------------------
+def load_profile(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Profile:
+    """Load, merge ``extends``, validate. ``overrides`` (seed, time_scale, ...) win over the file."""
+    path = find_profile(name_or_path)
+    raw = _load_raw(path, chain=())
+    if overrides:
+        raw.data = {**raw.data, **overrides}
+    return _build(raw)
+
+
+def load_profile_text(text: str, file: str = "<profile>") -> Profile:
+    """Load a profile from a string (tests, and profiles built in code)."""
+    loc = load_located(text, file)
+    if "extends" in (loc.data or {}):
+        loc = _merge_base(loc, Path(file).parent if file != "<profile>" else Path.cwd(), ())
+    return _build(loc)
+
+
+def profile_from_dict(data: dict[str, Any], file: str = "<dict>") -> Profile:
+    """Validate a profile given as Python data (the pytest factory fixture builds these)."""
+    return _build(Located(data, {}, file))
+
+
+def _load_raw(path: Path, chain: tuple[Path, ...]) -> Located:
+    loc = read_located(path)
+    if not isinstance(loc.data, dict):
+        raise ProfileError("a profile is a mapping (lanes:, faults:, checks: ...)", str(path), 1)
+    if "extends" in loc.data:
+        loc = _merge_base(loc, path.parent, (*chain, path.resolve()))
+    return loc
+
+
+def _merge_base(loc: Located, here: Path, chain: tuple[Path, ...]) -> Located:
+    ref = loc.data["extends"]
+    if not isinstance(ref, str):
+        raise loc.error(("extends",), "must be a profile name or path")
+    try:
+        base_path = find_profile(ref, relative_to=here)
+    except ProfileError as exc:
+        raise loc.error(("extends",), exc.message) from None
+    if base_path.resolve() in chain:
+        raise loc.error(("extends",), f"circular extends through {base_path}")
+    base = _load_raw(base_path, chain)
+    merged = dict(base.data)
+    for key, value in loc.data.items():
+        if key == "extends":
+            continue
+        if key == "lanes" and isinstance(value, dict) and isinstance(merged.get("lanes"), dict):
+            lanes = dict(merged["lanes"])
+            for lname, lval in value.items():
+                if isinstance(lval, dict) and isinstance(lanes.get(lname), dict):
+                    lanes[lname] = {**lanes[lname], **lval}
+                else:
+                    lanes[lname] = lval
+            merged["lanes"] = lanes
+        elif key in ("faults", "toxics", "checks") and isinstance(value, list):
+            merged[key] = list(merged.get(key) or []) + value
+        else:
+            merged[key] = value
+    # positions: the child's lines win; base-only values keep no line (errors point at extends)
+    return Located(merged, {**{(): 1}, **loc.lines}, loc.file)
+
+
+def _build(loc: Located) -> Profile:
+    data = loc.data if isinstance(loc.data, dict) else {}
+    if not isinstance(loc.data, dict):
+        raise ProfileError("a profile is a mapping (lanes:, faults:, checks: ...)", loc.file, 1)
+    for key in data:
+        if key not in TOP_KEYS:
+            raise loc.error((key,), f"unknown key; expected one of {', '.join(sorted(TOP_KEYS))}")
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise loc.error(("seed",), "must be an integer")
+    time_scale = data.get("time_scale", 1.0)
+    if isinstance(time_scale, bool) or not isinstance(time_scale, int | float) or time_scale <= 0:
+        raise loc.error(("time_scale",), "must be a number > 0 (0.1 runs a profile ten times faster)")
+    lanes_raw = data.get("lanes")
+    if lanes_raw is None:
+        lanes = default_profile().lanes
+    elif not isinstance(lanes_raw, dict) or not lanes_raw:
+        raise loc.error(("lanes",), "must be a mapping of lane name to lane settings")
+    else:
+        lanes = {name: _lane(loc, name, spec) for name, spec in lanes_raw.items()}
+    profile = Profile(
+        name=str(data.get("name") or Path(loc.file).stem),
+        lanes=lanes,
+        seed=seed,
+        time_scale=float(time_scale),
+        description=str(data.get("description") or ""),
+        incident=str(data.get("incident") or ""),
+        source=loc.file,
+    )
+    profile.faults = [_fault(loc, i, f, lanes) for i, f in enumerate(_list(loc, data, "faults"))]
+    profile.toxics = [_toxic(loc, i, t, lanes) for i, t in enumerate(_list(loc, data, "toxics"))]
+    profile.checks = [_check(loc, i, c) for i, c in enumerate(_list(loc, data, "checks"))]
+    return profile
+
+
+def _list(loc: Located, data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise loc.error((key,), "must be a list")
+    return value
+
+
+def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
+    path = ("lanes", name)
+    if not isinstance(spec, dict):
+        raise loc.error(path, "lane settings must be a mapping (dialect:, simulator: or upstream:)")
+    for key in spec:
+        if key not in LANE_KEYS:
+            raise loc.error((*path, key), f"unknown lane setting; expected one of {', '.join(sorted(LANE_KEYS))}")
+    dialect = spec.get("dialect")
+    if dialect not in DIALECT_NAMES:
+        raise loc.error((*path, "dialect"), f"must be one of {', '.join(DIALECT_NAMES)} (got {dialect!r})")
+    port = spec.get("port", 0)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise loc.error((*path, "port"), "must be an integer port (0 picks a free one)")
+    host = spec.get("host", "127.0.0.1")
+    if not isinstance(host, str) or not host:
+        raise loc.error((*path, "host"), "must be a host name or address")
+    upstream = spec.get("upstream")
+    if upstream is not None:
+        if "simulator" in spec:
+            raise loc.error((*path, "upstream"), "a lane has either an upstream or a simulator, not both")
+        parts = urlsplit(str(upstream))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise loc.error((*path, "upstream"), "must be an http:// or https:// URL")
+    sim: SimSettings | None = None
+    if upstream is None:
+        sim_raw = spec.get("simulator") or {}
+        if not isinstance(sim_raw, dict):
+            raise loc.error((*path, "simulator"), "must be a mapping of simulator settings")
+        sim = _sim(loc, (*path, "simulator"), sim_raw)
+    rt = spec.get("read_timeout", 600.0)
+    if rt is not None and (isinstance(rt, bool) or not isinstance(rt, int | float) or rt <= 0):
+        raise loc.error((*path, "read_timeout"), "must be a number of seconds > 0, or null")
+    return LaneSpec(
+        name=name,
+        dialect=dialect,
+        host=host,
+        port=port,
+        simulator=sim,
+        upstream=str(upstream) if upstream is not None else None,
+        read_timeout=float(rt) if rt is not None else None,
+        description=str(spec.get("description") or ""),
+    )
+
+
+_SIM_RULES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "tokens_per_second": ((int, float), "a number > 0"),
+    "ttft": ((int, float), "a number of seconds >= 0"),
+    "answer_tokens": ((int,), "an integer >= 1"),
+    "slots": ((int, type(None)), "an integer >= 1, or null for unlimited"),
+    "queue": ((int,), "an integer >= 0"),
+    "max_events_per_second": ((int, float), "a number >= 0 (0: one event per token)"),
+    "capacity_error": ((str,), "an error kind such as queue_full, overloaded, rate_limit"),
+}
+
+
+def _sim(loc: Located, path: tuple[str | int, ...], raw: dict[str, Any]) -> SimSettings:
+    for key, value in raw.items():
+        if key not in _SIM_RULES:
+            raise loc.error((*path, key), f"unknown simulator setting; expected one of {', '.join(_SIM_RULES)}")
+        types, want = _SIM_RULES[key]
+        bad = isinstance(value, bool) or not isinstance(value, types)
+        if not bad and isinstance(value, int | float):
+            bad = (
+                (key == "tokens_per_second" and value <= 0)
+                or (key in ("answer_tokens", "slots") and value < 1)
+                or (key in ("ttft", "queue", "max_events_per_second") and value < 0)
+            )
+        if bad:
+            raise loc.error((*path, key), f"must be {want} (got {value!r})")
+    try:
+        return SimSettings.from_dict(raw)
+    except ValueError as exc:
+        raise loc.error((*path, "capacity_error"), str(exc)) from None
+
+
+def _fault(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> FaultSpec:
+    path: tuple[str | int, ...] = ("faults", i)
+    if not isinstance(raw, dict):
+        raise loc.error(path, "a fault is a mapping with fault:, lane: and schedule:")
+    kind = raw.get("fault")
+    if not isinstance(kind, str) or not kind:
+        raise loc.error((*path, "fault"), "required: the fault's name (rate_limit, overloaded, stream_cut, ...)")
+    lane = raw.get("lane", "*")
+    if lane != "*" and lane not in lanes:
+        raise loc.error((*path, "lane"), f"no lane named {lane!r}; lanes: {', '.join(lanes)}")
+    spec = FaultSpec(
+        fault=kind,
+        lane=lane,
+        schedule=raw.get("schedule", "always"),
+        attrs={k: v for k, v in raw.items() if k not in FAULT_RESERVED},
+        name=str(raw.get("name") or f"{kind}@{lane}"),
+        description=str(raw.get("description") or ""),
+        line=loc.line_of(path),
+    )
+    _validate_fault(loc, path, spec)
+    return spec
+
+
+def _validate_fault(loc: Located, path: tuple[str | int, ...], spec: FaultSpec) -> None:
+    """Check the fault name, its attributes and its schedule against their registries."""
+    try:
+        from .faults import make_fault
+        from .schedule import parse_schedule
+    except ImportError:  # pragma: no cover - the fault catalogue is part of the package
+        return
+    try:
+        make_fault(spec.fault, spec.attrs)
+    except ProfileError:
+        raise
+    except (KeyError, ValueError, TypeError) as exc:
+        msg = exc.args[0] if exc.args else str(exc)
+        field_name = getattr(exc, "field", None)
+        raise loc.error((*path, field_name) if field_name else (*path, "fault"), str(msg)) from None
+    try:
+        parse_schedule(spec.schedule)
+    except (ValueError, TypeError) as exc:
+        field_name = getattr(exc, "field", None)
+        sub = (*path, "schedule", field_name) if field_name else (*path, "schedule")
+        raise loc.error(sub, str(exc.args[0] if exc.args else exc)) from None
+
+
+def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicSpec:
+    path: tuple[str | int, ...] = ("toxics", i)
+    if not isinstance(raw, dict):
+        raise loc.error(path, "a toxic is a mapping with lane:, type: and attributes:")
+    for key in raw:
+        if key not in TOXIC_KEYS:
+            raise loc.error((*path, key), f"unknown toxic field; expected one of {', '.join(sorted(TOXIC_KEYS))}")
+    lane = raw.get("lane")
+    if lane not in lanes:
+        raise loc.error((*path, "lane"), f"no lane named {lane!r}; lanes: {', '.join(lanes)}")
+    ttype = raw.get("type")
+    known = ("latency", "bandwidth", "slicer", "limit_data", "reset_peer", "timeout", "slow_close", "down")
+    if ttype not in known:
+        raise loc.error((*path, "type"), f"must be one of {', '.join(known)} (got {ttype!r})")
+    stream = raw.get("stream", "downstream")
+    if stream not in ("upstream", "downstream"):
+        raise loc.error((*path, "stream"), "must be upstream or downstream")
+    toxicity = raw.get("toxicity", 1.0)
+    if isinstance(toxicity, bool) or not isinstance(toxicity, int | float) or not 0 <= toxicity <= 1:
+        raise loc.error((*path, "toxicity"), "must be a number between 0 and 1")
+    attrs = raw.get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise loc.error((*path, "attributes"), "must be a mapping")
+    return ToxicSpec(
+        lane=lane,
+        type=ttype,
+        stream=stream,
+        toxicity=float(toxicity),
+        attributes=attrs,
+        name=str(raw.get("name") or f"{ttype}_{stream}"),
+        schedule=raw.get("schedule", "always"),
+        line=loc.line_of(path),
+    )
+
+
+def _check(loc: Located, i: int, raw: Any) -> CheckSpec:
+    path: tuple[str | int, ...] = ("checks", i)
+    if isinstance(raw, str):
+        name, params = raw, {}
+    elif isinstance(raw, dict) and len(raw) == 1:
+        name, params = next(iter(raw.items()))
+        params = params or {}
+        if not isinstance(params, dict):
+            raise loc.error((*path, name), "check parameters must be a mapping")
+    else:
+        raise loc.error(path, "a check is a name, or a mapping of one name to its parameters")
+    spec = CheckSpec(name=name, params=params, line=loc.line_of(path))
+    try:
+        from .checks import make_check
+    except ImportError:  # pragma: no cover
+        return spec
+    try:
+        make_check(name, params)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise loc.error((*path, name), str(exc.args[0] if exc.args else exc)) from None
+    return spec

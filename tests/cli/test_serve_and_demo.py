@@ -1,0 +1,55 @@
+"""The command line as a new user meets it: serve, demo, and clear errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+
+from harness.cli import main
+
+CLI = [sys.executable, "-m", "harness.cli"]
+
+
+def test_serve_prints_one_line_per_lane_then_serves_until_interrupted(tmp_path):
+    journal = tmp_path / "serve.jsonl"
+    proc = subprocess.Popen([*CLI, "serve", "--journal", str(journal)], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline().split() for _ in range(2)]
+        assert [(w[0], w[1], w[2]) for w in lines] == [
+            ("lane", "ultraspeed", "openai-chat"),
+            ("lane", "stable", "anthropic"),
+        ]
+        urls = {w[1]: w[3] for w in lines}
+        r = httpx.post(
+            urls["stable"] + "/v1/messages",
+            json={"model": "c", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+            timeout=10,
+        )
+        assert r.status_code == 200 and r.json()["stop_reason"] == "max_tokens"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    assert '"lane": "stable"' in journal.read_text()
+
+
+def test_demo_streams_through_both_lanes():
+    out = subprocess.run(
+        [*CLI, "demo"], capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"}
+    )
+    assert out.returncode == 0, out.stderr
+    assert "lane ultraspeed openai-chat" in out.stdout and "lane stable anthropic" in out.stdout
+    assert out.stdout.count("end=complete") == 2
+
+
+def test_unknown_profile_is_a_usage_error(capsys):
+    assert main(["serve", "no-such-profile"]) == 2
+    assert "profile 'no-such-profile' not found" in capsys.readouterr().err
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "serve" in capsys.readouterr().out
