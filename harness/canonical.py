@@ -22,7 +22,7 @@ _WORDS = (
     "lane stable route token stream fallback retry budget answer model queue capacity "
     "premium steady signal latency window probe circuit journal evidence graceful "
     "provider request header event delta usage limit bucket refill pacing throughput "
-    "agent drill fault schedule check verdict recover heal shrink replay seed "
+    "agent drill fault schedule check verdict recover heal shrink replay seed café naïve "
     "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima"
 ).split()
 

@@ -247,8 +247,10 @@ class Journal:
             self._calls.append(call)
             self._write(call.to_json())
 
-    def mark(self, kind: str, lane: str | None = None, **detail: Any) -> Mark:
-        m = Mark(t=self.now(), kind=kind, lane=lane, detail=detail)
+    def mark(self, kind: str, lane: str | None = None, *, t: float | None = None, **detail: Any) -> Mark:
+        """Record a drill event; ``t`` (seconds since start) defaults to now. Fault windows pass
+        the time their schedule gives, so marks are exact however late the timer fired."""
+        m = Mark(t=self.now() if t is None else t, kind=kind, lane=lane, detail=detail)
         with self._lock:
             self._marks.append(m)
             self._write(m.to_json())
@@ -297,7 +299,7 @@ class Journal:
 
     def marks(self, kind: str | None = None) -> list[Mark]:
         with self._lock:
-            return [m for m in self._marks if kind is None or m.kind == kind]
+            return sorted((m for m in self._marks if kind is None or m.kind == kind), key=lambda m: m.t)
 
     def by_call(self) -> dict[str, list[Attempt]]:
         """Attempts grouped by call: the ``x-routechaos-call-id`` header when the agent sent one,

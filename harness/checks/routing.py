@@ -1,0 +1,331 @@
+"""Checks on routing between lanes: fallback, recovery to the healed lane, circuit breaking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..journal import Attempt, Journal
+from ._calls import call_views, end_time, ids, is_complete, is_failure
+from .base import Check, CheckResult, Evidence, Verdict, register
+
+PASS, FAIL, UNKNOWN = Verdict.PASS, Verdict.FAIL, Verdict.UNKNOWN
+
+
+@register("fallback_within")
+@dataclass(frozen=True)
+class FallbackWithin(Check):
+    """When ``primary`` fails for a call, ``fallback`` answers it within ``within`` seconds.
+
+    Catches the router that knows about its fallback but reaches it too late (after the full SDK
+    retry ladder and a 600 s read timeout) or never (F05, F06, F10, F12, F28). Clock: from the end
+    of the call's first failing attempt on ``primary`` to the end (``measure: end``) or the first
+    token (``measure: first_token``) of the first complete attempt on ``fallback`` (or, with
+    ``allow_primary_recovery``, a complete retry on ``primary``). ``UNKNOWN`` if primary never
+    failed, or if the call's outcome is unknown and nothing answered it.
+    """
+
+    primary: str
+    fallback: str
+    within: float
+    measure: Literal["end", "first_token"] = "end"
+    allow_primary_recovery: bool = True
+
+    def validate(self) -> None:
+        self._positive("within")
+        self._require(self.primary != self.fallback, "primary and fallback must be different lanes")
+
+    def _t(self, a: Attempt) -> float:
+        if self.measure == "first_token" and a.t_first_token is not None:
+            return a.t_first_token
+        return end_time(a)
+
+    def evaluate(self, journal: Journal) -> CheckResult:
+        ev: list[Evidence] = []
+        for v in call_views(journal):
+            failed = [a for a in v.on(self.primary) if is_failure(a)]
+            if not failed:
+                continue
+            first = failed[0]
+            t0 = end_time(first)
+            lanes = (self.fallback, self.primary) if self.allow_primary_recovery else (self.fallback,)
+            rescues = [a for a in v.attempts if a.lane in lanes and is_complete(a) and a.t_start >= first.t_start]
+            rescues.sort(key=self._t)
+            involved = ids([a for a in v.attempts if a.lane in (self.primary, self.fallback)])
+            if rescues:
+                r = rescues[0]
+                took = self._t(r) - t0
+                via = "fallback" if r.lane == self.fallback else "a primary retry"
+                ok = took <= self.within
+                ev.append(
+                    Evidence(
+                        f"answered by {via} on {r.lane} {took:.3f}s after the first failure on {self.primary}",
+                        PASS if ok else FAIL,
+                        v.key,
+                        involved,
+                        r.lane,
+                        self._t(r),
+                        took,
+                        self.within,
+                    )
+                )
+            elif v.call is not None and v.call.outcome == "unknown":
+                ev.append(
+                    Evidence(
+                        f"{self.primary} failed; call outcome unknown, no answer seen",
+                        UNKNOWN,
+                        v.key,
+                        involved,
+                        self.primary,
+                        t0,
+                        None,
+                        self.within,
+                    )
+                )
+            else:
+                tried = v.on(self.fallback)
+                what = (
+                    f"{self.primary} failed and {self.fallback} was tried {len(tried)} times without an answer"
+                    if tried
+                    else f"{self.primary} failed and {self.fallback} was never tried"
+                )
+                ev.append(Evidence(what, FAIL, v.key, involved, self.primary, t0, None, self.within))
+        if not ev:
+            return self.result(UNKNOWN, f"{self.primary} never failed: fallback not exercised")
+        bad = sum(e.verdict is FAIL for e in ev)
+        worst = max((e.measured for e in ev if e.measured is not None), default=None)
+        summary = f"{len(ev)} calls failed on {self.primary}, {bad} not answered within {self.within:g}s"
+        if worst is not None:
+            summary += f" (slowest rescue {worst:.3f}s)"
+        return self.judge(ev, summary)
+
+
+@register("recovers_within")
+@dataclass(frozen=True)
+class RecoversWithin(Check):
+    """After a fault window on ``lane`` closes, traffic comes back to it within ``within`` seconds.
+
+    Catches routers that fail over but never fail back (F29): a premium lane demoted forever after
+    one bad minute, or re-probed so rarely that recovery takes longer than the outage. The window
+    ends at each ``fault_window_close`` mark on the lane (or on no lane), or at ``after`` seconds.
+    Passes when an attempt starting in ``[end, end + within]`` completes on the lane; fails when
+    traffic keeps going (elsewhere, or failing) beyond that; ``UNKNOWN`` when the drill had no
+    traffic after ``end + within`` to tell, or the window reopened first.
+    """
+
+    lane: str
+    within: float
+    after: float | None = None
+
+    def validate(self) -> None:
+        self._positive("within")
+        self._positive("after", allow_zero=True)
+
+    def evaluate(self, journal: Journal) -> CheckResult:
+        if self.after is not None:
+            ends = [self.after]
+        else:
+            ends = [m.t for m in journal.marks("fault_window_close") if m.lane in (self.lane, None)]
+        if not ends:
+            return self.result(UNKNOWN, f"no fault window closed on {self.lane} (give after=)")
+        opens = sorted(m.t for m in journal.marks("fault_window_open") if m.lane in (self.lane, None))
+        allatt = journal.attempts()
+        ev: list[Evidence] = []
+        for c in sorted(ends):
+            deadline = c + self.within
+            reopen = next((o for o in opens if o > c), None)
+            good = [a for a in allatt if a.lane == self.lane and a.t_start >= c and is_complete(a)]
+            if good and good[0].t_start <= deadline and (reopen is None or good[0].t_start < reopen):
+                a = good[0]
+                ev.append(
+                    Evidence(
+                        f"{self.lane} answered {a.t_start - c:.3f}s after the window closed",
+                        PASS,
+                        None,
+                        (a.id,),
+                        self.lane,
+                        a.t_start,
+                        a.t_start - c,
+                        self.within,
+                    )
+                )
+                continue
+            if reopen is not None and reopen <= deadline:
+                ev.append(
+                    Evidence(
+                        f"window reopened at t={reopen:.3f} before recovery could be judged",
+                        UNKNOWN,
+                        None,
+                        (),
+                        self.lane,
+                        c,
+                        None,
+                        self.within,
+                    )
+                )
+                continue
+            beyond = [a for a in allatt if a.t_start > deadline and (reopen is None or a.t_start < reopen)]
+            if beyond:
+                where = sorted({a.lane for a in beyond})
+                shown = [a for a in allatt if a.t_start >= c and (reopen is None or a.t_start < reopen)][:12]
+                late = f"; first answer on {self.lane} {good[0].t_start - c:.3f}s after" if good else ""
+                ev.append(
+                    Evidence(
+                        f"no answer from {self.lane} within {self.within:g}s of t={c:.3f} while traffic "
+                        f"went on ({', '.join(where)}){late}",
+                        FAIL,
+                        None,
+                        ids(shown),
+                        self.lane,
+                        c,
+                        None if not good else good[0].t_start - c,
+                        self.within,
+                    )
+                )
+            else:
+                ev.append(
+                    Evidence(
+                        f"no traffic after t={deadline:.3f}: cannot tell whether {self.lane} would be used",
+                        UNKNOWN,
+                        None,
+                        (),
+                        self.lane,
+                        c,
+                        None,
+                        self.within,
+                    )
+                )
+        bad = sum(e.verdict is FAIL for e in ev)
+        return self.judge(
+            ev, f"{len(ev)} fault windows closed on {self.lane}, {bad} without recovery in {self.within:g}s"
+        )
+
+
+@register("circuit_opens")
+@dataclass(frozen=True)
+class CircuitOpens(Check):
+    """A lane that keeps failing stops getting traffic, then gets probed.
+
+    Catches routers without a circuit breaker, which keep paying a dead lane's timeout on every
+    call (F10, F12, F27, F28): after ``failures`` consecutive failing attempts on ``lane``, at most
+    ``max_attempts_while_open`` attempts may start on it during the next ``cooldown`` seconds
+    (counted from the end of the last of those failures); with ``probe_within``, at least one
+    attempt must start on it within that many seconds (the half-open probe). ``UNKNOWN`` when the
+    lane never failed that often, or there was no traffic at all to show the circuit was open.
+    """
+
+    lane: str
+    failures: int = 3
+    max_attempts_while_open: int = 1
+    cooldown: float = 1.0
+    probe_within: float | None = None
+
+    def validate(self) -> None:
+        self._positive("failures", "cooldown", "probe_within")
+        self._positive("max_attempts_while_open", allow_zero=True)
+
+    def evaluate(self, journal: Journal) -> CheckResult:
+        allatt = journal.attempts()
+        on = [a for a in allatt if a.lane == self.lane]
+        ev: list[Evidence] = []
+        i, run = 0, 0
+        start_after = float("-inf")
+        while i < len(on):
+            a = on[i]
+            i += 1
+            if a.t_start < start_after:
+                continue
+            run = run + 1 if is_failure(a) else 0
+            if run < self.failures:
+                continue
+            run = 0
+            streak = [x for x in on[:i] if x.t_start >= start_after][-self.failures :]
+            t_open = max(end_time(x) for x in streak)
+            t_close = t_open + self.cooldown
+            during = [x for x in on if t_open < x.t_start <= t_close]
+            traffic = [x for x in allatt if t_open < x.t_start <= t_close]
+            if len(during) > self.max_attempts_while_open:
+                ev.append(
+                    Evidence(
+                        f"{len(during)} attempts on {self.lane} within {self.cooldown:g}s after "
+                        f"{self.failures} consecutive failures",
+                        FAIL,
+                        None,
+                        ids(streak + during),
+                        self.lane,
+                        t_open,
+                        len(during),
+                        self.max_attempts_while_open,
+                    )
+                )
+            elif not traffic:
+                ev.append(
+                    Evidence(
+                        f"no traffic at all in the {self.cooldown:g}s after {self.failures} failures",
+                        UNKNOWN,
+                        None,
+                        ids(streak),
+                        self.lane,
+                        t_open,
+                        0,
+                        self.max_attempts_while_open,
+                    )
+                )
+            else:
+                ev.append(
+                    Evidence(
+                        f"{len(during)} attempts on {self.lane} while open, {len(traffic)} in all",
+                        PASS,
+                        None,
+                        ids(streak + during),
+                        self.lane,
+                        t_open,
+                        len(during),
+                        self.max_attempts_while_open,
+                    )
+                )
+            if self.probe_within is not None:
+                ev.append(self._probe(on, allatt, streak, t_open))
+            start_after = t_close
+        if not ev:
+            return self.result(UNKNOWN, f"{self.lane} never failed {self.failures} times in a row")
+        bad = sum(e.verdict is FAIL for e in ev)
+        return self.judge(ev, f"{self.lane}: {bad} breaches of the open circuit in {len(ev)} observations")
+
+    def _probe(self, on: list[Attempt], allatt: list[Attempt], streak: list[Attempt], t_open: float) -> Evidence:
+        assert self.probe_within is not None
+        deadline = t_open + self.probe_within
+        probes = [x for x in on if t_open < x.t_start <= deadline]
+        if probes:
+            p = probes[0]
+            return Evidence(
+                f"probed {p.t_start - t_open:.3f}s after opening",
+                PASS,
+                None,
+                (p.id,),
+                self.lane,
+                p.t_start,
+                p.t_start - t_open,
+                self.probe_within,
+            )
+        if any(x.t_start > deadline for x in allatt):
+            return Evidence(
+                f"{self.lane} not probed within {self.probe_within:g}s while traffic went on",
+                FAIL,
+                None,
+                ids(streak),
+                self.lane,
+                t_open,
+                None,
+                self.probe_within,
+            )
+        return Evidence(
+            f"no traffic after t={deadline:.3f}: cannot tell whether {self.lane} would be probed",
+            UNKNOWN,
+            None,
+            ids(streak),
+            self.lane,
+            t_open,
+            None,
+            self.probe_within,
+        )
