@@ -65,6 +65,7 @@ class AttemptContext:
     request: RequestInfo
     headers: dict[str, str]
     time_scale: float = 1.0
+    intervention: Intervention | None = None
     _encoder: StreamEncoder | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -80,6 +81,9 @@ class Intervention:
     """A fault applied to one attempt. Subclasses override what they need; defaults pass through."""
 
     name: str = "none"
+    #: False for interventions that only observe or decorate (a rate limiter that admitted the
+    #: request): the journal then records no fault for the attempt
+    is_fault: bool = True
 
     def describe(self) -> dict[str, Any]:
         """What the journal records as the fault applied."""
@@ -93,6 +97,14 @@ class Intervention:
 
     def transform(self, ctx: AttemptContext, events: AsyncIterator[list[Event]]) -> AsyncIterator[StreamItem]:
         return events  # type: ignore[return-value]
+
+    def response_headers(self, ctx: AttemptContext, status: int) -> list[tuple[str, str]]:
+        """Headers to add to whatever the attempt answers (rate-limit counters, for example)."""
+        return []
+
+    def finished(self, ctx: AttemptContext) -> None:
+        """Called once when the attempt has ended, however it ended (to release or charge state)."""
+        return None
 
 
 class FaultHook(Protocol):

@@ -203,13 +203,18 @@ class Lane:
 
         ctx = AttemptContext(self.name, attempt, dialect, req, headers, self.time_scale)
         intervention = self.faults.decide(ctx) if self.faults is not None else None
-        if intervention is not None:
-            attempt.fault = intervention.describe()
+        ctx.intervention = intervention
+        if intervention is not None and intervention.is_fault:
+            described = intervention.describe()
+            attempt.fault = described if described.get("name") else None
         try:
             return await self._answer(request, ctx, body, intervention)
         except ConnectionAction as action:
             await self._drop(request, action, attempt)
             return web.Response(status=204)  # never sent: the transport is gone
+        finally:
+            if intervention is not None:
+                intervention.finished(ctx)
 
     async def _answer(
         self, request: web.BaseRequest, ctx: AttemptContext, body: bytes, iv: Intervention | None
@@ -218,7 +223,7 @@ class Lane:
         if iv is not None:
             rendered = await iv.before(ctx)
             if rendered is not None:
-                return self._rendered(rendered, attempt)
+                return self._rendered(_with_headers(rendered, iv.response_headers(ctx, rendered.status)), attempt)
         try:
             up = await self.upstream.send(request.method, request.path_qs, ctx.headers, body, req, dialect)
         except UpstreamFailure as exc:
@@ -233,8 +238,12 @@ class Lane:
         try:
             if iv is not None:
                 await iv.after_headers(ctx, up.status)
+            extra = iv.response_headers(ctx, up.status) if iv is not None else []
             if up.events is None:
-                return self._rendered(Rendered(up.status, up.headers, up.body or b""), attempt, dialect=dialect)
+                rendered = Rendered(up.status, _merge(up.headers, extra), up.body or b"")
+                return self._rendered(rendered, attempt, dialect=dialect)
+            if extra:
+                up.headers = _merge(up.headers, extra)
             return await self._stream(request, ctx, up, iv)
         finally:
             await up.aclose()
@@ -343,6 +352,18 @@ class Lane:
             _abort(request)
         elif request.transport is not None:
             request.transport.close()
+
+
+def _merge(headers: list[tuple[str, str]], extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` with ``extra`` replacing any header of the same name."""
+    if not extra:
+        return headers
+    names = {k.lower() for k, _ in extra}
+    return [(k, v) for k, v in headers if k.lower() not in names] + list(extra)
+
+
+def _with_headers(r: Rendered, extra: list[tuple[str, str]]) -> Rendered:
+    return Rendered(r.status, _merge(r.headers, extra), r.body) if extra else r
 
 
 def _account(attempt: Attempt, batch: list[Event], journal: Journal) -> None:

@@ -1,0 +1,171 @@
+"""What a fault is: a small dataclass with typed attributes and one behaviour, registered by name.
+
+Like Toxiproxy's toxics (a struct, its JSON attributes, one ``Pipe`` method, one ``Register``
+line), each fault here is one class: its fields are the attributes a profile may set, with
+defaults, and it overrides the :class:`~harness.proxy.hooks.Intervention` hook it needs
+(``before`` to answer or drop, ``after_headers`` to delay, ``transform`` to act on the stream).
+
+Attributes that are durations in seconds are declared with :func:`seconds` so the drill's time
+scale compresses them (and the ``Retry-After`` a fault advertises) along with everything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from ..proxy.hooks import AttemptContext, Intervention
+
+__all__ = ["FAULTS", "Fault", "FaultAttrError", "fault_names", "make_fault", "register", "seconds"]
+
+FAULTS: dict[str, type[Fault]] = {}
+
+F = TypeVar("F", bound="type[Fault]")
+
+
+class FaultAttrError(ValueError):
+    """A bad fault attribute; ``field`` names it for the profile's file:line:field error."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def seconds(default: float | None, doc: str = "") -> Any:
+    """A duration attribute: scaled by the drill's ``time_scale``."""
+    return dataclasses.field(default=default, metadata={"seconds": True, "doc": doc})
+
+
+def attr(default: Any, doc: str = "", choices: tuple[str, ...] | None = None) -> Any:
+    """An attribute with a description (and allowed values), used by validation and the schema."""
+    meta: dict[str, Any] = {"doc": doc}
+    if choices:
+        meta["choices"] = choices
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def register(name: str) -> Callable[[F], F]:
+    """Class decorator: make the fault available in profiles under ``name``."""
+
+    def deco(cls: F) -> F:
+        if name in FAULTS:
+            raise ValueError(f"fault {name!r} registered twice")
+        cls.name = name
+        FAULTS[name] = cls
+        return cls
+
+    return deco
+
+
+@dataclasses.dataclass
+class Fault(Intervention):
+    """Base of every fault. ``scale`` is set by the plan (the drill's time scale)."""
+
+    name: ClassVar[str] = "fault"
+    #: lane-level faults act on the listener over time (refuse), not on one attempt
+    lane_level: ClassVar[bool] = False
+    #: faults that keep state per lane (a token bucket) are asked per attempt even when the
+    #: schedule says no, through :meth:`select`
+    family: ClassVar[str] = "http"
+
+    def s(self, ctx: AttemptContext | None, value: float | None) -> float:
+        """A duration attribute in real seconds for this drill."""
+        if value is None:
+            return 0.0
+        return value * (ctx.time_scale if ctx is not None else 1.0)
+
+    def attrs(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def describe(self) -> dict[str, Any]:
+        d = {"name": self.name}
+        d.update({k: v for k, v in self.attrs().items() if v is not None})
+        return d
+
+    def select(self, ctx: AttemptContext, scheduled: bool) -> Intervention | None:
+        """The intervention for this attempt. Plain faults apply exactly when scheduled; stateful
+        ones (rate limiters, concurrency caps) may answer even when not, or decline when they are."""
+        return self if scheduled else None
+
+
+def fault_names() -> list[str]:
+    _load_all()
+    return sorted(FAULTS)
+
+
+def _load_all() -> None:
+    from . import capacity, http, network, stream  # noqa: F401  (registration side effects)
+
+
+def make_fault(name: str, attrs: dict[str, Any] | None = None) -> Fault:
+    """Build a fault from its profile name and attributes, validating every attribute."""
+    _load_all()
+    cls = FAULTS.get(name)
+    if cls is None:
+        raise FaultAttrError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULTS))}", "fault")
+    attrs = dict(attrs or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for key, value in attrs.items():
+        f = fields.get(key)
+        if f is None:
+            known = ", ".join(sorted(fields)) or "none"
+            raise FaultAttrError(f"unknown attribute for fault {name!r}; its attributes: {known}", key)
+        kwargs[key] = _coerce(key, value, hints[key], f.metadata.get("choices"))
+    try:
+        fault = cls(**kwargs)
+    except TypeError as exc:
+        raise FaultAttrError(str(exc)) from None
+    check = getattr(fault, "validate", None)
+    if check is not None:
+        check()
+    return fault
+
+
+def _coerce(key: str, value: Any, hint: Any, choices: tuple[str, ...] | None) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        errors = []
+        for a in inner:
+            try:
+                return _coerce(key, value, a, choices)
+            except FaultAttrError as exc:
+                errors.append(str(exc))
+        raise FaultAttrError(errors[0] if errors else f"invalid value {value!r}", key)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise FaultAttrError(f"must be true or false (got {value!r})", key)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FaultAttrError(f"must be an integer (got {value!r})", key)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise FaultAttrError(f"must be a number (got {value!r})", key)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise FaultAttrError(f"must be a string (got {value!r})", key)
+        value = str(value)
+        if choices and value not in choices:
+            raise FaultAttrError(f"must be one of {', '.join(choices)} (got {value!r})", key)
+        return value
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise FaultAttrError(f"must be a mapping (got {value!r})", key)
+        return value
+    if origin is list or hint is list:
+        if not isinstance(value, list):
+            raise FaultAttrError(f"must be a list (got {value!r})", key)
+        return value
+    return value

@@ -1,0 +1,3 @@
+"""Faults of the capacity family (see harness.faults.base)."""
+
+from __future__ import annotations
