@@ -9,10 +9,13 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import json
+import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 
@@ -24,6 +27,10 @@ from .profile import Profile, ProfileError, default_profile, load_profile
 __all__ = ["main"]
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_PORT = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """A mistake on the command line: printed without a traceback, exit code 2."""
 
 
 def _load(name: str | None, seed: int | None, time_scale: float | None) -> Profile:
@@ -43,13 +50,32 @@ def _load(name: str | None, seed: int | None, time_scale: float | None) -> Profi
 
 
 # -- serve --------------------------------------------------------------------------------------
-async def _serve(profile: Profile, journal_path: str | None, out: Console, ready_file: str | None) -> None:
+STATE_FILE = Path(".routechaos") / "serve.json"
+
+
+async def _serve(
+    profile: Profile,
+    journal_path: str | None,
+    out: Console,
+    ready_file: str | None,
+    control_port: int | None = 0,
+) -> None:
+    from .control import ControlServer
+
     journal = Journal(journal_path)
     lanes = LaneSet(profile, journal)
     await lanes.start()
+    control = ControlServer(lanes, port=control_port) if control_port is not None else None
     try:
         for name, lane in lanes.lanes.items():
             print(f"lane {name} {lane.dialect_name} {lane.url}", flush=True)
+        state = {"lanes": lanes.urls, "pid": os.getpid()}
+        if control is not None:
+            state["control"] = await control.start()
+            print(f"control {control.url}", flush=True)
+            with contextlib.suppress(OSError):
+                STATE_FILE.parent.mkdir(exist_ok=True)
+                STATE_FILE.write_text(json.dumps(state))
         if ready_file:
             with open(ready_file, "w", encoding="utf-8") as fh:
                 fh.write("\n".join(f"{n} {lane.url}" for n, lane in lanes.lanes.items()) + "\n")
@@ -60,6 +86,11 @@ async def _serve(profile: Profile, journal_path: str | None, out: Console, ready
                 loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
+        if control is not None:
+            await control.stop()
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(STATE_FILE.read_text()).get("pid") == os.getpid():
+                    STATE_FILE.unlink()
         await lanes.stop()
         journal.close()
         out.print(f"[dim]{len(journal)} attempt(s) recorded{' in ' + journal_path if journal_path else ''}[/dim]")
@@ -67,8 +98,68 @@ async def _serve(profile: Profile, journal_path: str | None, out: Console, ready
 
 def cmd_serve(args: argparse.Namespace, out: Console) -> int:
     profile = _load(args.profile, args.seed, args.time_scale)
-    asyncio.run(_serve(profile, args.journal, out, args.ready_file))
+    asyncio.run(_serve(profile, args.journal, out, args.ready_file, args.control_port))
     return EXIT_OK
+
+
+# -- fault (live changes through the control API) ------------------------------------------------
+def _control_url(args: argparse.Namespace) -> str:
+    if args.control:
+        return args.control.rstrip("/")
+    env = os.environ.get("ROUTECHAOS_CONTROL_URL")
+    if env:
+        return env.rstrip("/")
+    try:
+        return json.loads(STATE_FILE.read_text())["control"]
+    except (OSError, ValueError, KeyError):
+        raise UsageError("no running 'routechaos serve' found here; pass --control URL") from None
+
+
+def _parse_value(text: str) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def cmd_fault(args: argparse.Namespace, out: Console) -> int:
+    import httpx
+
+    url = _control_url(args)
+    try:
+        if args.action == "list":
+            faults = httpx.get(url + "/faults", timeout=5).json()
+            if not faults:
+                out.print("no faults")
+            for f in faults:
+                out.print(f"{f['name']}  {f['fault']} on {f['lane']}  schedule={f['schedule']}  applied={f['applied']}")
+            return EXIT_OK
+        if args.action == "remove":
+            r = httpx.delete(url + ("/faults" if args.name == "all" else f"/faults/{args.name}"), timeout=5)
+            if r.status_code >= 400:
+                raise UsageError(r.json().get("error", r.text))
+            out.print(f"removed {args.name}")
+            return EXIT_OK
+        body: dict[str, object] = {"fault": args.fault, "lane": args.lane}
+        if args.name:
+            body["name"] = args.name
+        if args.schedule:
+            body["schedule"] = _parse_value(args.schedule)
+        for item in args.attrs:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise UsageError(f"attribute {item!r} must be key=value")
+            body[key] = _parse_value(value)
+        r = httpx.post(url + "/faults", json=body, timeout=5)
+        if r.status_code >= 400:
+            err = r.json()
+            raise UsageError(f"{err.get('field', 'fault')}: {err.get('error')}")
+        out.print(f"added {r.json()['name']}")
+        return EXIT_OK
+    except httpx.HTTPError as exc:
+        raise UsageError(f"cannot reach the control API at {url}: {exc}") from None
 
 
 # -- demo ---------------------------------------------------------------------------------------
@@ -132,7 +223,7 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
         ),
     )
     profile = Profile(name="sim", lanes={spec.name: spec})
-    asyncio.run(_serve(profile, args.journal, out, args.ready_file))
+    asyncio.run(_serve(profile, args.journal, out, args.ready_file, None))
     return EXIT_OK
 
 
@@ -157,8 +248,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int)
     s.add_argument("--time-scale", type=float, help="multiply every time in the profile (0.1 = ten times faster)")
     s.add_argument("--journal", help="write the journal (JSON Lines) to this file")
+    s.add_argument("--control-port", type=int, default=0, help="control API port (default: any free port)")
     s.add_argument("--ready-file", help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_serve)
+
+    f = sub.add_parser("fault", help="add, list or remove faults on a running 'routechaos serve'")
+    f.add_argument("--control", help="control API URL (default: the serve started in this directory)")
+    fsub = f.add_subparsers(dest="action", metavar="ACTION", required=True)
+    fa = fsub.add_parser("add", help="add a fault: routechaos fault add overloaded --lane ultraspeed retry_after=2")
+    fa.add_argument("fault", help="fault name (rate_limit, overloaded, stream_cut, refuse, ...)")
+    fa.add_argument("--lane", default="*", help="lane name, or * for every lane")
+    fa.add_argument("--name", help="a name to remove it by later")
+    fa.add_argument("--schedule", help="YAML/JSON schedule, e.g. '{first: 3}' (default: always)")
+    fa.add_argument("attrs", nargs="*", metavar="KEY=VALUE", help="fault attributes")
+    fsub.add_parser("list", help="list the running faults")
+    fr = fsub.add_parser("remove", help="remove a fault by name ('all' for every fault)")
+    fr.add_argument("name")
+    f.set_defaults(func=cmd_fault)
 
     d = sub.add_parser("demo", help="start two simulated lanes and stream one completion through each")
     d.add_argument("profile", nargs="?", help="profile name or path (default: two simulated lanes)")
@@ -199,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args, out) or 0)
-    except ProfileError as exc:
+    except (ProfileError, UsageError) as exc:
         err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
         return EXIT_USAGE
     except OSError as exc:

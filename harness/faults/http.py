@@ -97,7 +97,9 @@ class HttpError(ErrorFault):
     status: int | None = attr(500, "the HTTP status")
 
     def error_kind(self) -> ErrorKind:
-        return _STATUS_KIND.get(self.status or 500, ErrorKind.SERVER_ERROR if (self.status or 500) >= 500 else ErrorKind.INVALID_REQUEST)
+        return _STATUS_KIND.get(
+            self.status or 500, ErrorKind.SERVER_ERROR if (self.status or 500) >= 500 else ErrorKind.INVALID_REQUEST
+        )
 
     def validate(self) -> None:
         if self.status is None or not 400 <= self.status <= 599:
@@ -117,13 +119,23 @@ class RateLimit(ErrorFault):
         reset = retry_after if retry_after is not None else 1.0
         if self.limit == "tokens":
             return RateLimitSnapshot(
-                requests_limit=60, requests_remaining=59, requests_reset=1.0,
-                tokens_limit=30000, tokens_remaining=0, tokens_reset=reset,
-                input_tokens_limit=30000, input_tokens_remaining=0, input_tokens_reset=reset,
+                requests_limit=60,
+                requests_remaining=59,
+                requests_reset=1.0,
+                tokens_limit=30000,
+                tokens_remaining=0,
+                tokens_reset=reset,
+                input_tokens_limit=30000,
+                input_tokens_remaining=0,
+                input_tokens_reset=reset,
             )
         return RateLimitSnapshot(
-            requests_limit=60, requests_remaining=0, requests_reset=reset,
-            tokens_limit=30000, tokens_remaining=29000, tokens_reset=1.0,
+            requests_limit=60,
+            requests_remaining=0,
+            requests_reset=reset,
+            tokens_limit=30000,
+            tokens_remaining=29000,
+            tokens_reset=1.0,
         )
 
 

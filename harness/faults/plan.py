@@ -114,6 +114,7 @@ class FaultPlan:
         self._next_index = 0
         self._lanes: LaneSet | None = None
         self._timers: dict[str, asyncio.Task[None]] = {}
+        self._restores: set[asyncio.Future[None]] = set()
         for spec in profile.faults:
             self.add(spec)
 
@@ -142,7 +143,9 @@ class FaultPlan:
                     task.cancel()
                 if self._lanes is not None and e.fault.lane_level:
                     for lane in self._lanes_of(e):
-                        asyncio.ensure_future(e.fault.set_active(lane, False, self))  # type: ignore[attr-defined]
+                        task = asyncio.ensure_future(e.fault.set_active(lane, False, self))  # type: ignore[attr-defined]
+                        self._restores.add(task)
+                        task.add_done_callback(self._restores.discard)
                 return e
         raise KeyError(name)
 
@@ -152,9 +155,7 @@ class FaultPlan:
 
     # -- per attempt --------------------------------------------------------------------------
     def decide(self, ctx: AttemptContext) -> Intervention | None:
-        requested = {
-            x.strip() for x in ctx.headers.get(FAULT_HEADER, "").split(",") if x.strip()
-        }
+        requested = {x.strip() for x in ctx.headers.get(FAULT_HEADER, "").split(",") if x.strip()}
         call_key = ctx.attempt.call_id or ctx.request.fingerprint
         t = self.journal.now()
         chosen: list[Intervention] = []
@@ -167,7 +168,9 @@ class FaultPlan:
             facts = AttemptFacts(
                 n=n, t=t, call_key=call_key, call_n=call_n, requested=bool(requested & {e.name, e.spec.fault})
             )
-            scheduled = e.schedule.applies(facts, seed=self.seed, salt=f"{e.index}:{e.name}", time_scale=self.time_scale)
+            scheduled = e.schedule.applies(
+                facts, seed=self.seed, salt=f"{e.index}:{e.name}", time_scale=self.time_scale
+            )
             if scheduled and e.schedule.max is not None and e.applied >= e.schedule.max:
                 scheduled = False
             iv = e.fault.select(ctx, scheduled)

@@ -24,12 +24,17 @@ def test_serve_prints_one_line_per_lane_then_serves_until_interrupted(tmp_path):
             ("lane", "stable", "anthropic"),
         ]
         urls = {w[1]: w[3] for w in lines}
-        r = httpx.post(
-            urls["stable"] + "/v1/messages",
-            json={"model": "c", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
-            timeout=10,
-        )
+        control = proc.stdout.readline().split()
+        assert control[0] == "control"
+        body = {"model": "c", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+        r = httpx.post(urls["stable"] + "/v1/messages", json=body, timeout=10)
         assert r.status_code == 200 and r.json()["stop_reason"] == "max_tokens"
+        # flip a fault live from "another terminal"
+        assert main(["fault", "--control", control[1], "add", "overloaded", "--lane", "stable", "--name", "x"]) == 0
+        assert httpx.post(urls["stable"] + "/v1/messages", json=body, timeout=10).status_code == 529
+        assert main(["fault", "--control", control[1], "add", "overloaded", "--lane", "nope"]) == 2
+        assert main(["fault", "--control", control[1], "remove", "x"]) == 0
+        assert httpx.post(urls["stable"] + "/v1/messages", json=body, timeout=10).status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0

@@ -35,7 +35,9 @@ def lane_dialect(dialect: str) -> str:
     return "openai" if dialect.startswith("openai") else dialect
 
 
-def drive(dialect: str, url: str, *, stream: bool = False, max_retries: int = 2, timeout: float = 10.0, headers=None) -> Seen:
+def drive(
+    dialect: str, url: str, *, stream: bool = False, max_retries: int = 2, timeout: float = 10.0, headers=None
+) -> Seen:
     t0 = time.monotonic()
     text, finish, exc, status, body = "", None, None, None, None
     try:
@@ -66,7 +68,9 @@ def drive(dialect: str, url: str, *, stream: bool = False, max_retries: int = 2,
             c = anthropic.Anthropic(base_url=url, api_key="sk-ant-test", max_retries=max_retries, timeout=timeout)
             msgs = [{"role": "user", "content": PROMPT}]
             if stream:
-                with c.messages.stream(model="claude-opus-4-6", max_tokens=512, messages=msgs, extra_headers=headers) as s:
+                with c.messages.stream(
+                    model="claude-opus-4-6", max_tokens=512, messages=msgs, extra_headers=headers
+                ) as s:
                     for t in s.text_stream:
                         text += t
                     finish = s.get_final_message().stop_reason
@@ -75,7 +79,9 @@ def drive(dialect: str, url: str, *, stream: bool = False, max_retries: int = 2,
                 text, finish = "".join(b.text for b in r.content if b.type == "text"), r.stop_reason
         elif dialect == "gemini":
             body_in = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}
-            r = httpx.post(f"{url}/v1beta/models/gemini-2.5-flash:generateContent", json=body_in, timeout=timeout, headers=headers)
+            r = httpx.post(
+                f"{url}/v1beta/models/gemini-2.5-flash:generateContent", json=body_in, timeout=timeout, headers=headers
+            )
             status = r.status_code
             body = r.json() if "json" in r.headers.get("content-type", "") else r.text
             if status == 200:

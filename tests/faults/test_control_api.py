@@ -14,7 +14,11 @@ BODY = {"model": "m", "messages": [{"role": "user", "content": "q"}]}
 
 @pytest.fixture
 def live(start_lanes):
-    bg = start_lanes(profile_from_dict({"lanes": {"a": {"dialect": "openai", "simulator": FAST}, "b": {"dialect": "anthropic", "simulator": FAST}}}))
+    bg = start_lanes(
+        profile_from_dict(
+            {"lanes": {"a": {"dialect": "openai", "simulator": FAST}, "b": {"dialect": "anthropic", "simulator": FAST}}}
+        )
+    )
     control = ControlServer(bg.lanes)
     url = bg.call(control.start)
     yield bg, url
@@ -60,8 +64,11 @@ def test_bad_fault_is_a_400_naming_the_field(live, body, field):
 
 
 def test_unknown_fault_name_is_404_and_lanes_are_listed(live):
-    bg, url = live
+    _, url = live
     assert httpx.delete(url + "/faults/ghost").status_code == 404
     lanes = httpx.get(url + "/lanes").json()
-    assert [(x["name"], x["dialect"], x["listening"]) for x in lanes] == [("a", "openai", True), ("b", "anthropic", True)]
+    assert [(x["name"], x["dialect"], x["listening"]) for x in lanes] == [
+        ("a", "openai", True),
+        ("b", "anthropic", True),
+    ]
     assert httpx.post(url + "/faults", content=b"not json").status_code == 400

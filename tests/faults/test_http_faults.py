@@ -33,7 +33,11 @@ CASES: list[tuple[dict, dict[str, tuple[str | None, int, int]]]] = [
     ),
     (
         {"fault": "spend_limit", **FAST_RETRY},
-        {"oa": ("RateLimitError", 429, 3), "anthropic": ("EnforcedSpendLimitReachedError", 429, 3), "gemini": (None, 429, 1)},
+        {
+            "oa": ("RateLimitError", 429, 3),
+            "anthropic": ("EnforcedSpendLimitReachedError", 429, 3),
+            "gemini": (None, 429, 1),
+        },
     ),
     (
         {"fault": "overloaded", **FAST_RETRY},
@@ -53,7 +57,11 @@ CASES: list[tuple[dict, dict[str, tuple[str | None, int, int]]]] = [
     ),
     (
         {"fault": "unavailable", **FAST_RETRY},
-        {"oa": ("InternalServerError", 503, 3), "anthropic": ("ServiceUnavailableError", 503, 3), "gemini": (None, 503, 1)},
+        {
+            "oa": ("InternalServerError", 503, 3),
+            "anthropic": ("ServiceUnavailableError", 503, 3),
+            "gemini": (None, 503, 1),
+        },
     ),
     (
         {"fault": "server_error", "should_retry": False},
@@ -65,7 +73,11 @@ CASES: list[tuple[dict, dict[str, tuple[str | None, int, int]]]] = [
     ),
     (
         {"fault": "auth_revoked", "status": 403},
-        {"oa": ("PermissionDeniedError", 403, 1), "anthropic": ("PermissionDeniedError", 403, 1), "gemini": (None, 403, 1)},
+        {
+            "oa": ("PermissionDeniedError", 403, 1),
+            "anthropic": ("PermissionDeniedError", 403, 1),
+            "gemini": (None, 403, 1),
+        },
     ),
     (
         {"fault": "model_gone"},
@@ -154,7 +166,9 @@ def test_retry_after_edge_forms_reach_the_client_verbatim(start_lanes, raw):
     import httpx
 
     bg = _start(start_lanes, "openai-chat", {"fault": "rate_limit", "retry_after_raw": raw})
-    r = httpx.post(bg.urls["x"] + "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "q"}]})
+    r = httpx.post(
+        bg.urls["x"] + "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "q"}]}
+    )
     assert r.status_code == 429 and r.headers["retry-after"] == raw
     assert r.headers["x-ratelimit-remaining-requests"] == "0"
 
@@ -170,11 +184,16 @@ def test_rate_limit_headers_in_each_dialects_format(start_lanes):
             }
         )
     )
-    r = httpx.post(bg.urls["oa"] + "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "q"}]})
+    r = httpx.post(
+        bg.urls["oa"] + "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "q"}]}
+    )
     assert r.headers["retry-after"] == "2" and r.headers["retry-after-ms"] == "2000"
     assert r.headers["x-ratelimit-reset-requests"] == "2s"
     assert r.json()["error"]["code"] == "rate_limit_exceeded"
-    r = httpx.post(bg.urls["an"] + "/v1/messages", json={"model": "c", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}]})
+    r = httpx.post(
+        bg.urls["an"] + "/v1/messages",
+        json={"model": "c", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}]},
+    )
     assert r.headers["anthropic-ratelimit-requests-remaining"] == "0"
     assert r.headers["anthropic-ratelimit-requests-reset"].endswith("Z")
     assert r.json()["error"]["type"] == "rate_limit_error"

@@ -109,7 +109,9 @@ def _ctx(lane: str, n: int, headers: dict[str, str] | None = None, call: str | N
 
 def _plan(faults, seed=1) -> tuple[FaultPlan, VirtualClock]:
     clock = VirtualClock()
-    profile = profile_from_dict({"seed": seed, "lanes": {"a": {"dialect": "openai"}, "b": {"dialect": "openai"}}, "faults": faults})
+    profile = profile_from_dict(
+        {"seed": seed, "lanes": {"a": {"dialect": "openai"}, "b": {"dialect": "openai"}}, "faults": faults}
+    )
     return FaultPlan(profile, Journal(clock=clock)), clock
 
 
