@@ -37,21 +37,24 @@ def fingerprint(system: str, turns: Sequence[tuple[str, str]]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+_TABLE = tuple(" " + _WORDS[b % len(_WORDS)] for b in range(256))
+
+
 def canonical_tokens(fp: str, n_tokens: int) -> list[str]:
     """The first ``n_tokens`` tokens of the canonical answer for fingerprint ``fp``.
 
-    Every token is a space and a word, so a token count is a word count and the text of the
-    first k tokens is a prefix of the full answer (what a truncated stream delivers).
+    Every token is a space and a word (the first has no space), so a token count is a word count
+    and the text of the first k tokens is a prefix of the full answer (what a truncated stream
+    delivers). One table lookup per token: the simulator starts thousands of streams a second.
     """
     out: list[str] = []
     counter = 0
     while len(out) < n_tokens:
-        digest = hashlib.sha256(f"{fp}:{counter}".encode()).digest()
+        out.extend(map(_TABLE.__getitem__, hashlib.sha256(f"{fp}:{counter}".encode()).digest()))
         counter += 1
-        for b in digest:
-            if len(out) >= n_tokens:
-                break
-            out.append((" " if out else "") + _WORDS[b % len(_WORDS)])
+    del out[n_tokens:]
+    if out:
+        out[0] = out[0][1:]
     return out
 
 

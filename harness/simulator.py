@@ -138,12 +138,15 @@ class Simulator:
 
     def completion_for(self, req: RequestInfo) -> Completion:
         """The canonical answer, cut at ``max_tokens`` (then finish is ``length``)."""
+        return self._answer(req)[0]
+
+    def _answer(self, req: RequestInfo) -> tuple[Completion, list[str]]:
         n = self.settings.answer_tokens
         finish = "stop"
         if req.max_tokens is not None and req.max_tokens < n:
             n, finish = req.max_tokens, "length"
-        text = "".join(canonical_tokens(req.fingerprint, n))
-        return Completion(text=text, usage=Usage(req.prompt_tokens, n), finish=finish)
+        tokens = canonical_tokens(req.fingerprint, n)
+        return Completion(text="".join(tokens), usage=Usage(req.prompt_tokens, n), finish=finish), tokens
 
     def expected_tokens(self, req: RequestInfo) -> int:
         return self.completion_for(req).usage.output_tokens
@@ -156,7 +159,7 @@ class Simulator:
             r = dialect.render_error(ErrorSpec(self.settings.capacity_error, retry_after=1.0), req)
             return SimResponse(r.status, r.headers, body=r.body)
         try:
-            completion = self.completion_for(req)
+            completion, tokens = self._answer(req)
             if not req.stream:
                 s = self.settings
                 await asyncio.sleep(s.ttft + completion.usage.output_tokens / s.tokens_per_second)
@@ -169,19 +172,20 @@ class Simulator:
         return SimResponse(
             200,
             dialect.stream_headers(req),
-            events=self._stream(req, dialect, completion),
+            events=self._stream(req, dialect, completion, tokens),
             completion=completion,
             queued=queued,
         )
 
-    async def _stream(self, req: RequestInfo, dialect: Dialect, completion: Completion) -> AsyncIterator[list[Event]]:
+    async def _stream(
+        self, req: RequestInfo, dialect: Dialect, completion: Completion, tokens: list[str]
+    ) -> AsyncIterator[list[Event]]:
         s = self.settings
         loop = asyncio.get_running_loop()
         try:
             enc = dialect.stream_encoder(req)
             start = loop.time()
             yield enc.start()
-            tokens = canonical_tokens(req.fingerprint, completion.usage.output_tokens)
             per_token = 1.0 / s.tokens_per_second
             group = 1
             if s.max_events_per_second > 0:

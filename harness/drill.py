@@ -1,0 +1,291 @@
+"""A drill: start a profile's lanes, drive a workload, stop, evaluate the checks, report.
+
+The three-line version::
+
+    with Drill("ultraspeed-capacity-loss", time_scale=0.1) as drill:
+        for prompt in prompts:
+            drill.call(agent.complete, prompt)
+    drill.assert_graceful()
+
+The lanes (and, for profiles with ``toxics:``, a Toxiproxy proxy in front of them) run on an event
+loop in a background thread, so the workload can be plain synchronous code, a pytest test, or a
+subprocess (:meth:`Drill.run_command`). Every call the workload reports through :meth:`Drill.call`
+is recorded with its outcome; checks then judge the journal in *profile time* (a drill compressed
+with ``time_scale: 0.1`` is rescaled before judging, so budgets read as written).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .checks import Report, evaluate_all, make_check
+from .journal import Call, Journal, Outcome
+from .lanes import BackgroundLanes, LaneSet
+from .profile import Profile, load_profile
+
+__all__ = ["CALL_ID_HEADER", "Drill", "call_headers", "current_call_id"]
+
+CALL_ID_HEADER = "x-routechaos-call-id"
+_current_call: contextvars.ContextVar[str | None] = contextvars.ContextVar("routechaos_call", default=None)
+
+
+def current_call_id() -> str | None:
+    """The id of the call :meth:`Drill.call` is running, if any (agents may send it as a header)."""
+    return _current_call.get()
+
+
+def call_headers() -> dict[str, str]:
+    """``{"x-routechaos-call-id": id}`` inside :meth:`Drill.call`, else ``{}``: an agent that sends
+    it lets the journal tie attempts to calls exactly, instead of by conversation fingerprint."""
+    cid = _current_call.get()
+    return {CALL_ID_HEADER: cid} if cid else {}
+
+
+def _attr(result: Any, name: str) -> Any:
+    if isinstance(result, Mapping):
+        return result.get(name)
+    return getattr(result, name, None)
+
+
+class Drill:
+    """One run of a profile against a workload."""
+
+    def __init__(
+        self,
+        profile: Profile | str | Path,
+        *,
+        seed: int | None = None,
+        time_scale: float | None = None,
+        journal_path: str | Path | None = None,
+        toxiproxy_url: str | None = None,
+        control: bool = False,
+    ) -> None:
+        overrides: dict[str, Any] = {}
+        if seed is not None:
+            overrides["seed"] = seed
+        if time_scale is not None:
+            overrides["time_scale"] = time_scale
+        if isinstance(profile, Profile):
+            self.profile = profile
+            if seed is not None:
+                profile.seed = seed
+            if time_scale is not None:
+                profile.time_scale = time_scale
+        else:
+            self.profile = load_profile(profile, overrides)
+        self.journal = Journal(journal_path)
+        self.journal_path = Path(journal_path) if journal_path else None
+        self.toxiproxy_url = toxiproxy_url
+        self._control_wanted = control
+        self.control_url: str | None = None
+        self._bg: BackgroundLanes | None = None
+        self._toxics: Any = None
+        self._control: Any = None
+        self._urls: dict[str, str] = {}
+        self._calls = 0
+        self.outcomes: list[Call] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def time_scale(self) -> float:
+        return self.profile.time_scale
+
+    def seconds(self, profile_seconds: float) -> float:
+        """Real seconds for a duration written in profile time."""
+        return profile_seconds * self.time_scale
+
+    def start(self) -> Drill:
+        lanes = LaneSet(self.profile, self.journal)
+        self._bg = BackgroundLanes(lanes).start()
+        try:
+            self._urls = dict(lanes.urls)
+            if self.profile.toxics:
+                self._bg.call(self._start_toxics)
+            if self._control_wanted:
+                from .control import ControlServer
+
+                self._control = ControlServer(lanes)
+                self.control_url = self._bg.call(self._control.start)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def _start_toxics(self) -> None:
+        from .toxiproxy.layer import ToxicLayer
+
+        assert self._bg is not None
+        addresses = {n: url.split("://", 1)[1] for n, url in self._bg.lanes.urls.items()}
+        self._toxics = ToxicLayer(
+            self.profile.toxics, addresses, self.journal, url=self.toxiproxy_url, time_scale=self.time_scale
+        )
+        self._urls.update(await self._toxics.start())
+
+    def stop(self) -> None:
+        """Stop everything; toxics and proxies are removed even if the workload failed."""
+        bg, self._bg = self._bg, None
+        if bg is None:
+            return
+        try:
+            if self._control is not None:
+                bg.call(self._control.stop)
+            if self._toxics is not None:
+                bg.call(self._toxics.stop)
+        finally:
+            bg.stop()
+            self.journal.close()
+
+    def __enter__(self) -> Drill:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses ----------------------------------------------------------------------------
+    @property
+    def urls(self) -> dict[str, str]:
+        """Lane name -> the base URL the agent should call (through Toxiproxy if it has toxics)."""
+        return dict(self._urls)
+
+    def url(self, lane: str) -> str:
+        try:
+            return self._urls[lane]
+        except KeyError:
+            raise KeyError(f"no lane {lane!r}; lanes: {', '.join(self._urls)}") from None
+
+    def base_url(self, lane: str) -> str:
+        """The URL an SDK wants: ``/v1`` appended for OpenAI-style lanes."""
+        spec = self.profile.lanes[lane]
+        openai_like = spec.dialect in ("openai", "openai-chat", "openai-responses", "vllm", "ollama")
+        return self.url(lane) + ("/v1" if openai_like else "")
+
+    def env(self) -> dict[str, str]:
+        """Environment for an agent subprocess: the variables real SDKs read, and one per lane."""
+        env: dict[str, str] = {}
+        for name, spec in self.profile.lanes.items():
+            key = re.sub(r"[^A-Z0-9]", "_", name.upper())
+            env[f"ROUTECHAOS_LANE_{key}_URL"] = self.url(name)
+            env[f"ROUTECHAOS_LANE_{key}_DIALECT"] = spec.dialect
+            if spec.dialect.startswith("openai") or spec.dialect in ("vllm", "ollama"):
+                env.setdefault("OPENAI_BASE_URL", self.base_url(name))
+            elif spec.dialect == "anthropic":
+                env.setdefault("ANTHROPIC_BASE_URL", self.url(name))
+            elif spec.dialect == "gemini":
+                env.setdefault("GOOGLE_GEMINI_BASE_URL", self.url(name))
+        env["ROUTECHAOS_LANES"] = ",".join(self.profile.lanes)
+        env["ROUTECHAOS_TIME_SCALE"] = str(self.time_scale)
+        if self.control_url:
+            env["ROUTECHAOS_CONTROL_URL"] = self.control_url
+        env.setdefault("OPENAI_API_KEY", "sk-routechaos")
+        env.setdefault("ANTHROPIC_API_KEY", "sk-ant-routechaos")
+        env.setdefault("GEMINI_API_KEY", "routechaos")
+        return env
+
+    # -- workload -----------------------------------------------------------------------------
+    def call(
+        self, fn: Callable[..., Any], *args: Any, call_id: str | None = None, raise_errors: bool = False, **kwargs: Any
+    ) -> Any:
+        """Run one logical call of the agent and record its outcome.
+
+        ``fn``'s result may be the answer text, or an object or mapping with ``text``, ``lane``
+        (which lane produced it), ``complete`` (False when the agent knowingly accepted a partial
+        answer) and ``error``. An exception is recorded as a classified error (its class name) and
+        swallowed unless ``raise_errors``: a drill judges the calls afterwards, it does not stop at
+        the first one that failed.
+        """
+        self._calls += 1
+        cid = call_id or f"call-{self._calls:04d}"
+        token = _current_call.set(cid)
+        call = Call(id=cid, t_start=self.journal.now())
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            call.t_end = self.journal.now()
+            call.outcome = Outcome.ERROR.value
+            call.error = str(exc)[:500]
+            call.error_type = type(exc).__name__
+            self._record(call)
+            if raise_errors:
+                raise
+            return None
+        finally:
+            _current_call.reset(token)
+        call.t_end = self.journal.now()
+        if isinstance(result, str):
+            call.text = result
+        elif result is not None:
+            call.text = _attr(result, "text")
+            call.lane = _attr(result, "lane")
+            complete = _attr(result, "complete")
+            call.complete = None if complete is None else bool(complete)
+            err = _attr(result, "error")
+            if err:
+                call.outcome = Outcome.ERROR.value
+                call.error = str(err)
+                call.error_type = _attr(result, "error_type") or "error"
+        if call.outcome != Outcome.ERROR.value:
+            call.outcome = Outcome.OK.value
+        self._record(call)
+        return result
+
+    def _record(self, call: Call) -> None:
+        self.journal.record_call(call)
+        self.outcomes.append(call)
+
+    @contextmanager
+    def calling(self, call_id: str | None = None) -> Iterator[str]:
+        """For async or custom workloads: set the call id while the block runs (no outcome kept)."""
+        self._calls += 1
+        cid = call_id or f"call-{self._calls:04d}"
+        token = _current_call.set(cid)
+        try:
+            yield cid
+        finally:
+            _current_call.reset(token)
+
+    def run_command(self, command: Sequence[str], *, timeout: float | None = None, **popen: Any) -> int:
+        """Run an agent as a subprocess with the lanes in its environment; returns its exit code."""
+        env = {**os.environ, **popen.pop("env", {}), **self.env()}
+        proc = subprocess.run(list(command), env=env, timeout=timeout, check=False, **popen)
+        return proc.returncode
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until no attempt is still open on any lane (streams the agent abandoned end)."""
+        if self._bg is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not any(lane._open for lane in self._bg.lanes.lanes.values()):
+                return
+            time.sleep(0.01)
+
+    # -- verdict ------------------------------------------------------------------------------
+    def evaluate(self, checks: Any = None) -> Report:
+        """Judge the journal (in profile time) with the profile's checks, or with ``checks``."""
+        self.settle()
+        if checks is None:
+            built = [make_check(c.name, c.params) for c in self.profile.checks]
+        elif isinstance(checks, Mapping):
+            built = [make_check(k, v or {}) for k, v in checks.items()]
+        else:
+            built = [make_check(c, {}) if isinstance(c, str) else c for c in checks]
+        journal = self.journal.rescaled(1 / self.time_scale) if self.time_scale != 1.0 else self.journal
+        return evaluate_all(journal, built)
+
+    def assert_graceful(self, checks: Any = None) -> Report:
+        """Evaluate and raise ``AssertionError`` with the timeline of every check that failed.
+
+        Unknown verdicts do not fail the assertion (nothing was shown wrong), but they are part of
+        the message when something else fails."""
+        report = self.evaluate(checks)
+        if report.failed():
+            raise AssertionError(f"routechaos: degradation was not graceful ({self.profile.name})\n{report.render()}")
+        return report
