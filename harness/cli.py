@@ -162,6 +162,191 @@ def cmd_fault(args: argparse.Namespace, out: Console) -> int:
         raise UsageError(f"cannot reach the control API at {url}: {exc}") from None
 
 
+# -- drill --------------------------------------------------------------------------------------
+def _run_dir(base: str | None, profile: Profile) -> Path:
+    if base:
+        return Path(base)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("routechaos-runs") / f"{profile.name}-{stamp}"
+
+
+def _progress_line(drill: object, elapsed: float) -> str:
+    from .drill import Drill
+
+    assert isinstance(drill, Drill)
+    parts = []
+    per_lane: dict[str, list[int]] = {}
+    for a in drill.journal.attempts():
+        c = per_lane.setdefault(a.lane, [0, 0, 0])
+        c[0] += 1
+        c[1] += 1 if a.outcome != "ok" else 0
+        c[2] += 1 if a.fault_name else 0
+    for lane in drill.profile.lanes:
+        n, bad, faulted = per_lane.get(lane, [0, 0, 0])
+        parts.append(f"{lane}: {n} attempts, {bad} not ok, {faulted} faulted")
+    open_windows: dict[str, str] = {}
+    for m in drill.journal.marks():
+        key = f"{m.detail.get('fault') or m.detail.get('toxic') or ''}@{m.lane or '*'}"
+        if m.kind in ("fault_window_open", "toxic_window_open", "lane_down"):
+            open_windows[key] = m.kind
+        elif m.kind in ("fault_window_close", "toxic_window_close", "lane_up"):
+            open_windows.pop(key, None)
+    phase = ", ".join(open_windows) if open_windows else "no fault window open"
+    t_profile = elapsed / drill.time_scale
+    return f"t={t_profile:6.1f}s (profile time) | " + " | ".join(parts) + f" | {phase}"
+
+
+def cmd_drill(args: argparse.Namespace, out: Console) -> int:
+    """Start the lanes, run the agent with their URLs in its environment, judge, report."""
+    import shutil
+    import subprocess
+
+    from .drill import Drill
+    from .report import print_summary, write_html_report
+
+    command = list(args.command)
+    if not command:
+        raise UsageError("give the agent command after --, e.g. routechaos drill PROFILE -- python agent.py")
+    if shutil.which(command[0]) is None and not Path(command[0]).exists():
+        raise UsageError(f"agent command not found: {command[0]}")
+    profile = _load(args.profile, args.seed, args.time_scale)
+    run_dir = _run_dir(args.out, profile)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    journal_path = run_dir / "journal.jsonl"
+    log_path = run_dir / "agent.log"
+    drill = Drill(profile, journal_path=journal_path, control=True)
+    drill.start()
+    rc: int | None = None
+    try:
+        out.print(f"[bold]drill[/bold] {profile.name} (seed {profile.seed}, time scale {profile.time_scale:g})")
+        for name, url in drill.urls.items():
+            out.print(f"  lane {name} {profile.lanes[name].dialect} {url}")
+        out.print(f"  control {drill.control_url}")
+        out.print(f"  agent: {' '.join(command)}  (output: {log_path})")
+        env = {**os.environ, **drill.env()}
+        t0 = time.monotonic()
+        with open(log_path, "wb") as log:
+            try:
+                proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            except OSError as exc:
+                raise UsageError(f"cannot start agent command {command[0]}: {exc.strerror}") from None
+            last = 0.0
+            deadline = t0 + args.timeout
+            while proc.poll() is None:
+                now = time.monotonic()
+                if now > deadline:
+                    proc.kill()
+                    proc.wait()
+                    out.print(f"[red]agent did not finish within {args.timeout:g}s: stopped[/red]")
+                    break
+                if not args.quiet and now - last >= args.progress_every:
+                    out.print(_progress_line(drill, now - t0), highlight=False)
+                    last = now
+                time.sleep(0.05)
+            rc = proc.returncode
+    finally:
+        drill.stop()
+    report = drill.evaluate()
+    journal = drill.profile_time_journal()
+    out.print()
+    print_summary(out, journal, report)
+    html_path = write_html_report(journal, report, run_dir / "report.html", profile=profile)
+    (run_dir / "checks.json").write_text(json.dumps(report.to_json(), indent=2, default=str))
+    out.print(f"journal {journal_path}")
+    out.print(f"report  {html_path}")
+    if rc not in (0, None):
+        out.print(f"[red]agent exited with status {rc}[/red]")
+        return EXIT_CHECK_FAILED
+    return EXIT_CHECK_FAILED if report.failed() else EXIT_OK
+
+
+# -- profiles -----------------------------------------------------------------------------------
+def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
+    from rich.table import Table
+
+    from .profile import find_profile, profile_dirs
+
+    if args.action == "list":
+        table = Table(show_edge=False, pad_edge=False)
+        for col in ("profile", "lanes", "faults", "checks", "description"):
+            table.add_column(col, overflow="fold")
+        seen: set[str] = set()
+        for d in profile_dirs():
+            for path in sorted(d.glob("*.yaml")) if d.is_dir() else []:
+                if path.stem in seen:
+                    continue
+                seen.add(path.stem)
+                try:
+                    p = load_profile(path)
+                    desc = p.description.strip().splitlines()[0] if p.description.strip() else ""
+                    table.add_row(path.stem, ", ".join(p.lanes), str(len(p.faults)), str(len(p.checks)), desc)
+                except ProfileError as exc:
+                    table.add_row(path.stem, "-", "-", "-", f"[red]invalid: {exc}[/red]")
+        out.print(table)
+        return EXIT_OK
+    if args.action == "show":
+        path = find_profile(args.name)
+        p = load_profile(path)
+        out.print(f"[bold]{p.name}[/bold]  ({path})")
+        if p.description:
+            out.print(p.description.strip())
+        if p.incident:
+            out.print(f"[dim]incident:[/dim] {p.incident.strip()}")
+        out.print(f"seed {p.seed}, time scale {p.time_scale:g}")
+        for lane in p.lanes.values():
+            where = lane.upstream or f"simulator {lane.simulator}"
+            out.print(f"  lane {lane.name}: {lane.dialect} -> {where}", highlight=False)
+        for f in p.faults:
+            attrs = " ".join(f"{k}={v}" for k, v in f.attrs.items())
+            out.print(f"  fault {f.name}: {f.fault} on {f.lane} schedule={f.schedule} {attrs}", highlight=False)
+        for t in p.toxics:
+            out.print(f"  toxic {t.name}: {t.type} {t.stream} on {t.lane} {t.attributes} schedule={t.schedule}")
+        for c in p.checks:
+            out.print(f"  check {c.name} {c.params or ''}", highlight=False)
+        return EXIT_OK
+    bad = 0
+    for name in args.names:
+        try:
+            load_profile(name)
+            out.print(f"[green]ok[/green]      {name}")
+        except ProfileError as exc:
+            bad += 1
+            out.print(f"[red]invalid[/red] {exc}", highlight=False)
+    return EXIT_USAGE if bad else EXIT_OK
+
+
+# -- report -------------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace, out: Console) -> int:
+    """Re-judge a saved journal and write its HTML report."""
+    from .checks import evaluate_all, make_check
+    from .report import print_summary, write_html_report
+
+    path = Path(args.journal)
+    if not path.is_file():
+        raise UsageError(f"no journal at {path}")
+    try:
+        journal = Journal.load(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    start = next(iter(journal.marks("drill_start")), None)
+    time_scale = float(start.detail.get("time_scale", 1.0)) if start else 1.0
+    profile = None
+    if args.profile:
+        profile = load_profile(args.profile)
+        checks = [make_check(c.name, c.params) for c in profile.checks]
+    elif start and start.detail.get("checks"):
+        checks = [make_check(k, v) for item in start.detail["checks"] for k, v in item.items()]
+    else:
+        checks = []
+    judged = journal.rescaled(1 / time_scale) if time_scale != 1.0 else journal
+    report = evaluate_all(judged, checks) if checks else None
+    print_summary(out, judged, report)
+    target = Path(args.out) if args.out else path.with_name("report.html")
+    write_html_report(judged, report, target, profile=profile)
+    out.print(f"report  {target}")
+    return EXIT_CHECK_FAILED if report is not None and report.failed() else EXIT_OK
+
+
 # -- demo ---------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace, out: Console) -> int:
     """Start the default lanes, stream one completion through each, show what the journal saw."""
@@ -288,6 +473,37 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--ready-file", help=argparse.SUPPRESS)
     m.set_defaults(func=cmd_sim)
 
+    dr = sub.add_parser(
+        "drill",
+        help="run an agent against a profile's lanes, judge it, write the journal and report",
+        description="routechaos drill PROFILE -- COMMAND...: the agent finds the lanes in OPENAI_BASE_URL, "
+        "ANTHROPIC_BASE_URL and ROUTECHAOS_LANE_<NAME>_URL. Exit status 1 when a check fails.",
+    )
+    dr.add_argument("profile", help="profile name or path")
+    dr.add_argument("command", nargs="*", help="-- then the agent command")
+    dr.add_argument("--seed", type=int)
+    dr.add_argument("--time-scale", type=float, help="multiply every time in the profile (0.1 = ten times faster)")
+    dr.add_argument("--out", help="directory for journal.jsonl, report.html, checks.json (default routechaos-runs/...)")
+    dr.add_argument("--timeout", type=float, default=600.0, help="stop the agent after this many seconds")
+    dr.add_argument("--progress-every", type=float, default=1.0, help=argparse.SUPPRESS)
+    dr.add_argument("--quiet", action="store_true", help="no live progress lines")
+    dr.set_defaults(func=cmd_drill)
+
+    pr = sub.add_parser("profiles", help="list, show or validate fault profiles")
+    psub = pr.add_subparsers(dest="action", metavar="ACTION", required=True)
+    psub.add_parser("list", help="the shipped catalogue and profiles in ./fault_profiles")
+    ps = psub.add_parser("show", help="what a profile does")
+    ps.add_argument("name")
+    pv = psub.add_parser("validate", help="validate profiles; errors name file, line and field")
+    pv.add_argument("names", nargs="+")
+    pr.set_defaults(func=cmd_profiles)
+
+    rp = sub.add_parser("report", help="judge a saved journal again and write its HTML report")
+    rp.add_argument("journal", help="journal.jsonl written by a drill")
+    rp.add_argument("--profile", help="judge with this profile's checks (default: the checks the drill ran)")
+    rp.add_argument("--out", help="HTML file to write (default: report.html beside the journal)")
+    rp.set_defaults(func=cmd_report)
+
     t = sub.add_parser("toxiproxy", help="run the embedded Toxiproxy-compatible server")
     t.add_argument("--host", default="127.0.0.1")
     t.add_argument("--port", type=int, default=8474)
@@ -297,7 +513,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    agent: list[str] = []
+    if "--" in argv and argv and argv[0] == "drill":
+        cut = argv.index("--")
+        argv, agent = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    if agent:
+        args.command = list(getattr(args, "command", []) or []) + agent
     out = Console(stderr=False, highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if not getattr(args, "func", None):

@@ -103,6 +103,14 @@ class Drill:
         return profile_seconds * self.time_scale
 
     def start(self) -> Drill:
+        self.journal.mark(
+            "drill_start",
+            profile=self.profile.name,
+            source=self.profile.source,
+            seed=self.profile.seed,
+            time_scale=self.time_scale,
+            checks=[{c.name: c.params} for c in self.profile.checks],
+        )
         lanes = LaneSet(self.profile, self.journal)
         self._bg = BackgroundLanes(lanes).start()
         try:
@@ -141,6 +149,7 @@ class Drill:
                 bg.call(self._toxics.stop)
         finally:
             bg.stop()
+            self.journal.mark("drill_stop")
             self.journal.close()
 
     def __enter__(self) -> Drill:
@@ -277,8 +286,11 @@ class Drill:
             built = [make_check(k, v or {}) for k, v in checks.items()]
         else:
             built = [make_check(c, {}) if isinstance(c, str) else c for c in checks]
-        journal = self.journal.rescaled(1 / self.time_scale) if self.time_scale != 1.0 else self.journal
-        return evaluate_all(journal, built)
+        return evaluate_all(self.profile_time_journal(), built)
+
+    def profile_time_journal(self) -> Journal:
+        """The journal with times in profile seconds (what checks and reports show)."""
+        return self.journal.rescaled(1 / self.time_scale) if self.time_scale != 1.0 else self.journal
 
     def assert_graceful(self, checks: Any = None) -> Report:
         """Evaluate and raise ``AssertionError`` with the timeline of every check that failed.

@@ -21,7 +21,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .canonical import canonical_tokens
-from .dialects.base import Completion, Dialect, ErrorKind, ErrorSpec, Event, Rendered, RequestInfo, Usage
+from .dialects.base import (
+    Completion,
+    Dialect,
+    ErrorKind,
+    ErrorSpec,
+    Event,
+    Rendered,
+    RequestInfo,
+    StreamEncoder,
+    Usage,
+)
 
 __all__ = ["Capacity", "CapacityFull", "SimResponse", "SimSettings", "Simulator"]
 
@@ -127,6 +137,7 @@ class SimResponse:
     events: AsyncIterator[list[Event]] | None = None
     completion: Completion | None = None
     queued: float = 0.0
+    encoder: StreamEncoder | None = None  # the stream's own encoder: faults continue its ids
 
 
 class Simulator:
@@ -169,21 +180,22 @@ class Simulator:
         except BaseException:
             self.capacity.release()
             raise
+        enc = dialect.stream_encoder(req)
         return SimResponse(
             200,
             dialect.stream_headers(req),
-            events=self._stream(req, dialect, completion, tokens),
+            events=self._stream(enc, completion, tokens),
             completion=completion,
             queued=queued,
+            encoder=enc,
         )
 
     async def _stream(
-        self, req: RequestInfo, dialect: Dialect, completion: Completion, tokens: list[str]
+        self, enc: StreamEncoder, completion: Completion, tokens: list[str]
     ) -> AsyncIterator[list[Event]]:
         s = self.settings
         loop = asyncio.get_running_loop()
         try:
-            enc = dialect.stream_encoder(req)
             start = loop.time()
             yield enc.start()
             per_token = 1.0 / s.tokens_per_second

@@ -233,6 +233,8 @@ class Lane:
                 dialect.render_error(ErrorSpec(ErrorKind.BAD_GATEWAY), req), attempt, keep_reason=True
             )
         attempt.expected_tokens = up.expected_tokens
+        if up.encoder is not None:
+            ctx._encoder = up.encoder  # events a fault writes continue the stream's ids and counters
         if up.status < 400:
             attempt.usage, attempt.finish = up.usage, up.finish
         try:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import aiohttp
 
-from ..dialects.base import Dialect, Event, EventKind, RequestInfo
+from ..dialects.base import Dialect, Event, EventKind, RequestInfo, StreamEncoder
 from ..simulator import SimResponse, Simulator
 from ..sse import SSEDecoder
 
@@ -51,6 +51,7 @@ class UpstreamResponse:
     expected_tokens: int | None = None
     usage: dict[str, int] | None = None
     finish: str | None = None
+    encoder: StreamEncoder | None = None
 
     async def aclose(self) -> None:
         if self.events is not None and hasattr(self.events, "aclose"):
@@ -88,6 +89,7 @@ class SimulatorUpstream:
             expected_tokens=c.usage.output_tokens if c else None,
             usage=c.usage.to_dict() if c else None,
             finish=c.finish if c else None,
+            encoder=r.encoder,
         )
 
     async def close(self) -> None:
