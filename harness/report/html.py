@@ -193,8 +193,8 @@ def _timeline(journal: Journal, calls: list[Call]) -> str:
             )
             rows.append(
                 f'<g><a href="#{_e(a.id)}"><rect class="att" data-call="{_e(call)}" x="{x(a.t_start):.1f}" y="{ay}" '
-                f'width="{max(2.0, (first - a.t_start) * scale):.1f}" height="{BAR_H}" fill="{colour}" '
-                f'fill-opacity="0.35" stroke="{colour}"><title>{_e(tip)}</title></rect>'
+                f'width="{max(4.0, (first - a.t_start) * scale):.1f}" height="{BAR_H}" fill="{colour}" '
+                f'fill-opacity="{0.35 if a.outcome == "ok" else 0.8}" stroke="{colour}"><title>{_e(tip)}</title></rect>'
             )
             if end > first:
                 rows.append(
@@ -202,10 +202,10 @@ def _timeline(journal: Journal, calls: list[Call]) -> str:
                     f'width="{max(1.0, (end - first) * scale):.1f}" height="{BAR_H}" fill="{colour}">'
                     f"<title>{_e(tip)}</title></rect>"
                 )
-            if a.fault_name:
+            if a.fault_name:  # a dark tick under the bar: this attempt had a fault applied
                 rows.append(
-                    f'<rect x="{x(a.t_start):.1f}" y="{ay}" width="3" height="{BAR_H}" fill="#111">'
-                    f"<title>{_e(a.fault_name)}</title></rect>"
+                    f'<rect x="{x(a.t_start):.1f}" y="{ay + BAR_H}" width="{max(4.0, (end - a.t_start) * scale):.1f}" '
+                    f'height="2.5" fill="#111"><title>{_e(a.fault_name)}</title></rect>'
                 )
             rows.append("</a></g>")
         y += height + 8
@@ -234,8 +234,10 @@ def _checks(report: Report | None) -> str:
         for ev in ordered[:30]:
             links = " ".join(f'<a href="#{_e(a)}">{_e(a)}</a>' for a in ev.attempts[:8])
             mb = ""
-            if ev.measured is not None or ev.bound is not None:
-                mb = f" — measured <code>{_e(_num(ev.measured))}</code> vs bound <code>{_e(_num(ev.bound))}</code>"
+            if ev.measured is not None:
+                mb = f" — measured <code>{_e(_num(ev.measured))}</code>"
+            if ev.bound is not None:
+                mb += f" vs bound <code>{_e(_num(ev.bound))}</code>"
             where = " ".join(
                 x for x in (f"call {ev.call}" if ev.call else "", f"lane {ev.lane}" if ev.lane else "") if x
             )
@@ -293,7 +295,7 @@ def render_html(
     )
     legend = "".join(f'<span><i style="background:{c}"></i>{k}</span>' for k, c in COLOURS.items()) + (
         '<span><i style="background:#d64545;opacity:.15"></i>fault window / lane down</span>'
-        '<span><i style="background:#111;width:4px"></i>fault applied</span>'
+        '<span><i style="background:#111;height:3px"></i>fault applied</span>'
         "<span>pale part: before the first token</span>"
     )
     data = json.dumps({"verdict": verdict, "report": report.to_json() if report else None}, default=str)
