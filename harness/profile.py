@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from .dialects import DIALECT_NAMES
@@ -31,13 +31,46 @@ __all__ = [
     "default_profile",
     "find_profile",
     "load_profile",
+    "load_profile_text",
     "profile_dirs",
+    "profile_from_dict",
 ]
 
 TOP_KEYS = {"name", "description", "incident", "extends", "seed", "time_scale", "lanes", "faults", "toxics", "checks"}
 LANE_KEYS = {"dialect", "host", "port", "simulator", "upstream", "read_timeout", "description"}
 FAULT_RESERVED = {"fault", "lane", "schedule", "name", "description"}
 TOXIC_KEYS = {"lane", "type", "name", "stream", "toxicity", "attributes", "schedule"}
+TOXIC_TYPES = ("latency", "bandwidth", "slicer", "limit_data", "reset_peer", "timeout", "slow_close", "down")
+#: units of each toxic attribute, as Toxiproxy's JSON tags have them
+TOXIC_UNITS = {
+    "latency": "milliseconds",
+    "jitter": "milliseconds",
+    "rate": "KB/s",
+    "average_size": "bytes",
+    "size_variation": "bytes",
+    "delay": "milliseconds",
+    "bytes": "bytes",
+    "timeout": "milliseconds",
+}
+
+
+def toxic_attributes(ttype: str) -> dict[str, str]:
+    """A toxic type's attributes and their units, from the embedded Toxiproxy's toxic classes
+    (``down`` is not a toxic but a disabled proxy, so it has none)."""
+    import dataclasses
+
+    from .toxiproxy.toxics import TOXICS
+
+    cls = TOXICS.get(ttype)
+    if cls is None:
+        return {}
+    out = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        unit = TOXIC_UNITS.get(f.name, "")
+        if ttype == "slicer" and f.name == "delay":
+            unit = "microseconds"
+        out[f.name] = unit
+    return out
 
 
 @dataclass(slots=True)
@@ -193,24 +226,64 @@ def _merge_base(loc: Located, here: Path, chain: tuple[Path, ...]) -> Located:
     if base_path.resolve() in chain:
         raise loc.error(("extends",), f"circular extends through {base_path}")
     base = _load_raw(base_path, chain)
-    merged = dict(base.data)
-    for key, value in loc.data.items():
+    return merge_located(base, loc)
+
+
+def merge_located(base: Located, child: Located) -> Located:
+    """``child`` over ``base``: lanes merge by name (the child's settings win key by key), the
+    lists (faults, toxics, checks) are the base's followed by the child's, other keys are the
+    child's. Positions follow the values, so an error in an inherited value names the base file
+    and that value's own path there."""
+    merged: dict[str, Any] = dict(base.data)
+    lines: dict[tuple[str | int, ...], int] = {(): child.lines.get((), 1)}
+    origins: dict[tuple[str | int, ...], tuple[str, tuple[str | int, ...]]] = {}
+
+    def graft(src: Located, src_prefix: tuple[str | int, ...], dst_prefix: tuple[str | int, ...]) -> None:
+        n = len(src_prefix)
+        for path, line in src.lines.items():
+            if path[:n] == src_prefix:
+                lines[(*dst_prefix, *path[n:])] = line
+        for path, origin in src.origins.items():
+            if path[:n] == src_prefix and len(path) > n:
+                origins[(*dst_prefix, *path[n:])] = origin
+        if src is not child or src_prefix != dst_prefix:
+            origins[dst_prefix] = src.origin_of(src_prefix)
+
+    for key in base.data:
+        if key not in child.data:
+            graft(base, (key,), (key,))
+    for key, value in child.data.items():
         if key == "extends":
             continue
-        if key == "lanes" and isinstance(value, dict) and isinstance(merged.get("lanes"), dict):
-            lanes = dict(merged["lanes"])
+        base_value = base.data.get(key)
+        if key == "lanes" and isinstance(value, dict) and isinstance(base_value, dict):
+            lanes = dict(base_value)
+            lines[("lanes",)] = child.lines.get(("lanes",), 1)
+            for lname in base_value:
+                if lname not in value:
+                    graft(base, ("lanes", lname), ("lanes", lname))
             for lname, lval in value.items():
-                if isinstance(lval, dict) and isinstance(lanes.get(lname), dict):
-                    lanes[lname] = {**lanes[lname], **lval}
+                old = lanes.get(lname)
+                if isinstance(lval, dict) and isinstance(old, dict):
+                    lanes[lname] = {**old, **lval}
+                    for k in old:
+                        if k not in lval:
+                            graft(base, ("lanes", lname, k), ("lanes", lname, k))
                 else:
                     lanes[lname] = lval
+                graft(child, ("lanes", lname), ("lanes", lname))
             merged["lanes"] = lanes
-        elif key in ("faults", "toxics", "checks") and isinstance(value, list):
-            merged[key] = list(merged.get(key) or []) + value
+        elif key in ("faults", "toxics", "checks") and isinstance(value, list) and isinstance(base_value, list):
+            merged[key] = [*base_value, *value]
+            lines[(key,)] = child.lines.get((key,), 1)
+            for i in range(len(base_value)):
+                graft(base, (key, i), (key, i))
+            for j in range(len(value)):
+                graft(child, (key, j), (key, len(base_value) + j))
         else:
             merged[key] = value
-    # positions: the child's lines win; base-only values keep no line (errors point at extends)
-    return Located(merged, {**{(): 1}, **loc.lines}, loc.file)
+            graft(child, (key,), (key,))
+    return Located(merged, lines, child.file, origins)
 
 
 def _build(loc: Located) -> Profile:
@@ -265,6 +338,8 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
         if key not in LANE_KEYS:
             raise loc.error((*path, key), f"unknown lane setting; expected one of {', '.join(sorted(LANE_KEYS))}")
     dialect = spec.get("dialect")
+    if dialect is None:
+        raise loc.error((*path, "dialect"), f"required: the provider wire format, one of {', '.join(DIALECT_NAMES)}")
     if dialect not in DIALECT_NAMES:
         raise loc.error((*path, "dialect"), f"must be one of {', '.join(DIALECT_NAMES)} (got {dialect!r})")
     port = spec.get("port", 0)
@@ -301,35 +376,65 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
     )
 
 
-_SIM_RULES: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "tokens_per_second": ((int, float), "a number > 0"),
-    "ttft": ((int, float), "a number of seconds >= 0"),
-    "answer_tokens": ((int,), "an integer >= 1"),
-    "slots": ((int, type(None)), "an integer >= 1, or null for unlimited"),
-    "queue": ((int,), "an integer >= 0"),
-    "max_events_per_second": ((int, float), "a number >= 0 (0: one event per token)"),
-    "capacity_error": ((str,), "an error kind such as queue_full, overloaded, rate_limit"),
+class SimRule(NamedTuple):
+    """What a simulator setting accepts. The loader and the JSON Schema both read these, so an
+    editor's squiggle and the loader's ``file:line`` error agree."""
+
+    types: tuple[type, ...]
+    minimum: float | None
+    exclusive: bool
+    want: str
+    doc: str
+
+
+SIM_RULES: dict[str, SimRule] = {
+    "tokens_per_second": SimRule((int, float), 0, True, "a number > 0", "generation speed once the answer starts"),
+    "ttft": SimRule((int, float), 0, False, "a number of seconds >= 0", "seconds from request to first token"),
+    "answer_tokens": SimRule((int,), 1, False, "an integer >= 1", "length of the canonical answer in tokens"),
+    "slots": SimRule(
+        (int, type(None)),
+        1,
+        False,
+        "an integer >= 1, or null for unlimited",
+        "concurrent generations (null: unlimited)",
+    ),
+    "queue": SimRule((int,), 0, False, "an integer >= 0", "calls allowed to wait for a slot; more get capacity_error"),
+    "max_events_per_second": SimRule(
+        (int, float), 0, False, "a number >= 0 (0: one event per token)", "cap on stream events per second"
+    ),
+    "capacity_error": SimRule(
+        (str,),
+        None,
+        False,
+        "an error kind such as queue_full, overloaded, rate_limit",
+        "error when slots and queue are full",
+    ),
 }
+
+
+def capacity_error_kinds() -> list[str]:
+    """The error kinds a simulator may answer with when full (``capacity_error``)."""
+    from .dialects.base import ErrorKind
+
+    return [k.value for k in ErrorKind]
 
 
 def _sim(loc: Located, path: tuple[str | int, ...], raw: dict[str, Any]) -> SimSettings:
     for key, value in raw.items():
-        if key not in _SIM_RULES:
-            raise loc.error((*path, key), f"unknown simulator setting; expected one of {', '.join(_SIM_RULES)}")
-        types, want = _SIM_RULES[key]
-        bad = isinstance(value, bool) or not isinstance(value, types)
-        if not bad and isinstance(value, int | float):
-            bad = (
-                (key == "tokens_per_second" and value <= 0)
-                or (key in ("answer_tokens", "slots") and value < 1)
-                or (key in ("ttft", "queue", "max_events_per_second") and value < 0)
-            )
+        rule = SIM_RULES.get(key)
+        if rule is None:
+            raise loc.error((*path, key), f"unknown simulator setting; expected one of {', '.join(SIM_RULES)}")
+        bad = isinstance(value, bool) or not isinstance(value, rule.types)
+        if not bad and rule.minimum is not None and isinstance(value, int | float):
+            bad = value <= rule.minimum if rule.exclusive else value < rule.minimum
+        if key == "capacity_error" and not bad and value not in capacity_error_kinds():
+            raise loc.error((*path, key), f"must be one of {', '.join(capacity_error_kinds())} (got {value!r})")
         if bad:
-            raise loc.error((*path, key), f"must be {want} (got {value!r})")
+            raise loc.error((*path, key), f"must be {rule.want} (got {value!r})")
     try:
         return SimSettings.from_dict(raw)
-    except ValueError as exc:
-        raise loc.error((*path, "capacity_error"), str(exc)) from None
+    except ValueError as exc:  # pragma: no cover - every setting was checked above
+        raise loc.error(path, str(exc)) from None
 
 
 def _fault(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> FaultSpec:
@@ -359,7 +464,6 @@ def _validate_fault(loc: Located, path: tuple[str | int, ...], spec: FaultSpec) 
     """Check the fault name, its attributes and its schedule against their registries."""
     try:
         from .faults import make_fault
-        from .schedule import parse_schedule
     except ImportError:  # pragma: no cover - the fault catalogue is part of the package
         return
     try:
@@ -370,11 +474,23 @@ def _validate_fault(loc: Located, path: tuple[str | int, ...], spec: FaultSpec) 
         msg = exc.args[0] if exc.args else str(exc)
         field_name = getattr(exc, "field", None)
         raise loc.error((*path, field_name) if field_name else (*path, "fault"), str(msg)) from None
+    _validate_schedule(loc, (*path, "schedule"), spec.schedule)
+
+
+def _validate_schedule(loc: Located, path: tuple[str | int, ...], raw: Any) -> None:
+    """Parse a schedule for its errors; point at the bad key (and the bad item of a sequence)."""
+    from .schedule import parse_schedule
+
     try:
-        parse_schedule(spec.schedule)
+        parse_schedule(raw)
     except (ValueError, TypeError) as exc:
         field_name = getattr(exc, "field", None)
-        sub = (*path, "schedule", field_name) if field_name else (*path, "schedule")
+        sub: tuple[str | int, ...] = (*path, field_name) if field_name else path
+        if field_name == "sequence" and isinstance(raw, dict) and isinstance(raw.get("sequence"), list):
+            ok = ("fail", "ok", True, False, 0, 1)
+            bad = [i for i, item in enumerate(raw["sequence"]) if not any(item is o or item == o for o in ok)]
+            if bad:
+                sub = (*sub, bad[0])
         raise loc.error(sub, str(exc.args[0] if exc.args else exc)) from None
 
 
@@ -386,12 +502,13 @@ def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicS
         if key not in TOXIC_KEYS:
             raise loc.error((*path, key), f"unknown toxic field; expected one of {', '.join(sorted(TOXIC_KEYS))}")
     lane = raw.get("lane")
+    if lane is None:
+        raise loc.error((*path, "lane"), f"required: the lane the toxic sits in front of ({', '.join(lanes)})")
     if lane not in lanes:
         raise loc.error((*path, "lane"), f"no lane named {lane!r}; lanes: {', '.join(lanes)}")
     ttype = raw.get("type")
-    known = ("latency", "bandwidth", "slicer", "limit_data", "reset_peer", "timeout", "slow_close", "down")
-    if ttype not in known:
-        raise loc.error((*path, "type"), f"must be one of {', '.join(known)} (got {ttype!r})")
+    if ttype not in TOXIC_TYPES:
+        raise loc.error((*path, "type"), f"must be one of {', '.join(TOXIC_TYPES)} (got {ttype!r})")
     stream = raw.get("stream", "downstream")
     if stream not in ("upstream", "downstream"):
         raise loc.error((*path, "stream"), "must be upstream or downstream")
@@ -401,6 +518,18 @@ def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicS
     attrs = raw.get("attributes") or {}
     if not isinstance(attrs, dict):
         raise loc.error((*path, "attributes"), "must be a mapping")
+    known_attrs = toxic_attributes(ttype)
+    for key, value in attrs.items():
+        # Toxiproxy ignores unknown attributes; a profile typo would then silently test nothing.
+        if key not in known_attrs:
+            names = ", ".join(known_attrs) or "none"
+            raise loc.error(
+                (*path, "attributes", key), f"unknown attribute for toxic {ttype!r}; its attributes: {names}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
+            raise loc.error((*path, "attributes", key), f"must be an integer >= 0 ({known_attrs[key]}; got {value!r})")
+    if "schedule" in raw:
+        _validate_schedule(loc, (*path, "schedule"), raw["schedule"])
     return ToxicSpec(
         lane=lane,
         type=ttype,
@@ -426,11 +555,25 @@ def _check(loc: Located, i: int, raw: Any) -> CheckSpec:
         raise loc.error(path, "a check is a name, or a mapping of one name to its parameters")
     spec = CheckSpec(name=name, params=params, line=loc.line_of(path))
     try:
-        from .checks import make_check
+        from .checks import CHECKS, make_check
     except ImportError:  # pragma: no cover
         return spec
+    cls = CHECKS.get(name)
+    if cls is None:
+        raise loc.error((*path, name), f"unknown check; known checks: {', '.join(sorted(CHECKS))}")
+    import dataclasses
+
+    known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    for key in params:
+        if key not in known:
+            raise loc.error(
+                (*path, name, key),
+                f"unknown parameter for check {name!r}; its parameters: {', '.join(known) or 'none'}",
+            )
     try:
         make_check(name, params)
     except (KeyError, ValueError, TypeError) as exc:
-        raise loc.error((*path, name), str(exc.args[0] if exc.args else exc)) from None
+        msg = str(exc.args[0] if exc.args else exc)
+        bad = next((k for k in params if f"parameter {k!r}" in msg), None)
+        raise loc.error((*path, name, bad) if bad else (*path, name), msg) from None
     return spec

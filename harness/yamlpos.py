@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Located", "ProfileError", "load_located"]
+__all__ = ["Located", "ProfileError", "load_located", "read_located", "render_path"]
 
 Path_ = tuple[str | int, ...]
 
@@ -35,12 +35,25 @@ class ProfileError(ValueError):
 
 
 class Located:
-    """A loaded document and the lines of its values."""
+    """A loaded document and the lines of its values.
 
-    def __init__(self, data: Any, lines: dict[Path_, int], file: str) -> None:
+    ``origins`` maps a path prefix to the file and the path it really came from, for documents
+    merged by ``extends:``: a fault inherited from a base profile is reported in the base file
+    with its own index there (``base.yaml:9: faults[0].status``), not as ``faults[0]`` of the
+    child at line 1, which would send the reader to the wrong place.
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        lines: dict[Path_, int],
+        file: str,
+        origins: dict[Path_, tuple[str, Path_]] | None = None,
+    ) -> None:
         self.data = data
         self.lines = lines
         self.file = file
+        self.origins: dict[Path_, tuple[str, Path_]] = origins or {}
 
     def line_of(self, path: Path_) -> int | None:
         """Line of ``path``, or of its nearest located parent."""
@@ -51,9 +64,26 @@ class Located:
             p = p[:-1]
         return self.lines.get(())
 
+    def origin_of(self, path: Path_) -> tuple[str, Path_]:
+        """The file ``path`` was written in and its path there (different after ``extends``)."""
+        p = tuple(path)
+        for n in range(len(p), 0, -1):
+            hit = self.origins.get(p[:n])
+            if hit is not None:
+                return hit[0], (*hit[1], *p[n:])
+        return self.file, p
+
     def error(self, path: Path_, message: str) -> ProfileError:
-        field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path).replace(".[", "[")
-        return ProfileError(message, self.file, self.line_of(path), field or None)
+        file, shown = self.origin_of(path)
+        return ProfileError(message, file, self.line_of(path), render_path(shown) or None)
+
+
+def render_path(path: Path_) -> str:
+    """``("faults", 0, "schedule", "first")`` as ``faults[0].schedule.first``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def load_located(text: str, file: str = "<profile>") -> Located:
@@ -63,6 +93,9 @@ def load_located(text: str, file: str = "<profile>") -> Located:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
+        context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and cmark is not None and (mark is None or cmark.line != mark.line):
+            problem += f" ({context} at line {cmark.line + 1})"
         raise ProfileError(f"invalid YAML: {problem}", file, mark.line + 1 if mark else None) from None
     lines: dict[Path_, int] = {}
     if node is None:
@@ -79,7 +112,14 @@ def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -
                 raise ProfileError("mapping keys must be strings", file, key_node.start_mark.line + 1)
             key = str(key_node.value)
             if key in out:
-                raise ProfileError(f"duplicate key {key!r}", file, key_node.start_mark.line + 1)
+                first = lines.get((*path, key))
+                where = f" (first at line {first})" if first else ""
+                raise ProfileError(
+                    f"duplicate key {key!r}{where}; YAML would silently keep only the last one",
+                    file,
+                    key_node.start_mark.line + 1,
+                    render_path((*path, key)),
+                )
             out[key] = _convert(value_node, (*path, key), lines, file)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return out
