@@ -73,6 +73,9 @@ class SSEDecoder:
 
     def _find_boundary(self) -> tuple[int, int]:
         buf = self._buf
+        if b"\r" not in buf:  # the common case: LF-only framing, one scan
+            i = buf.find(b"\n\n")
+            return (i, 2) if i >= 0 else (-1, 0)
         best = -1
         best_len = 0
         for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):

@@ -107,10 +107,10 @@ class ToxicLayer:
             await self._edge(spec, t, on)
 
     async def _edge(self, spec: ToxicSpec, t: float, on: bool) -> None:
-        if parse_schedule(spec.schedule).is_timed:
+        await self._apply(spec, self._proxies[spec.lane], on)
+        if parse_schedule(spec.schedule).is_timed:  # marked once in force, at the schedule's time
             kind = "toxic_window_open" if on else "toxic_window_close"
             self.journal.mark(kind, spec.lane, t=t, toxic=spec.name, toxic_type=spec.type)
-        await self._apply(spec, self._proxies[spec.lane], on)
 
     async def _apply(self, spec: ToxicSpec, proxy: str, on: bool) -> None:
         assert self._client is not None
