@@ -303,7 +303,10 @@ def go_duration(seconds: float) -> str:
 def rfc3339(seconds_from_now: float, now: _dt.datetime | None = None) -> str:
     """An instant ``seconds_from_now`` ahead as RFC 3339 (Anthropic's reset headers)."""
     base = now or _dt.datetime.now(_dt.UTC)
-    return (base + _dt.timedelta(seconds=seconds_from_now)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    at = base + _dt.timedelta(seconds=seconds_from_now)
+    if at.microsecond:  # round up: a reset time must never be earlier than the truth
+        at = at.replace(microsecond=0) + _dt.timedelta(seconds=1)
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 EDGE_HTML = (

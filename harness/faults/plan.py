@@ -111,6 +111,8 @@ class FaultPlan:
         self.journal = journal
         self.time_scale = profile.time_scale if time_scale is None else time_scale
         self.entries: list[PlanEntry] = []
+        #: state faults share across lanes of this drill (rate limiters with ``shared: NAME``)
+        self.shared_state: dict[str, Any] = {}
         self._next_index = 0
         self._lanes: LaneSet | None = None
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -156,6 +158,8 @@ class FaultPlan:
     # -- per attempt --------------------------------------------------------------------------
     def decide(self, ctx: AttemptContext) -> Intervention | None:
         requested = {x.strip() for x in ctx.headers.get(FAULT_HEADER, "").split(",") if x.strip()}
+        ctx.extra["shared_state"] = self.shared_state
+        ctx.extra["journal"] = self.journal
         call_key = ctx.attempt.call_id or ctx.request.fingerprint
         t = self.journal.now()
         chosen: list[Intervention] = []

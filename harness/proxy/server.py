@@ -113,6 +113,9 @@ class Lane:
 
     async def drop_connections(self) -> None:
         """Abort every open connection (their attempts end as ``reset``)."""
+        for attempt in self._open.values():
+            if attempt.end_reason == EndReason.UNKNOWN.value:
+                attempt.end_reason = EndReason.RESET.value
         if self._server is not None:
             for proto in list(self._server.connections):
                 if proto.transport is not None:
@@ -314,7 +317,8 @@ class Lane:
             _abort(request)
             return resp
         except ConnectionError:
-            attempt.end_reason = EndReason.CLIENT_GONE.value
+            if attempt.end_reason == EndReason.UNKNOWN.value:
+                attempt.end_reason = EndReason.CLIENT_GONE.value
             return resp
         if saw_error:
             attempt.end_reason = EndReason.INBAND_ERROR.value

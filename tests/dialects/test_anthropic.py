@@ -239,7 +239,7 @@ def test_render_error_honours_every_spec_field():
         input_tokens_reset=60,
     )
     headers = dict(D.ratelimit_headers(snap, now))
-    assert headers["anthropic-ratelimit-requests-reset"] == "2026-11-30T12:00:01Z"
+    assert headers["anthropic-ratelimit-requests-reset"] == "2026-11-30T12:00:02Z"  # 1.5 s rounds up: never early
     assert headers["anthropic-ratelimit-input-tokens-remaining"] == "0"
     assert headers["anthropic-ratelimit-input-tokens-reset"] == "2026-11-30T12:01:00Z"
     assert "anthropic-ratelimit-tokens-limit" not in headers
