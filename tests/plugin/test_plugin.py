@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_ini(pytester):
+    """The inner pytest runs get their own ini: keep pytest-asyncio's loop-scope notice out."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
 
 CONFTEST_AGENT = """
 import httpx
@@ -78,8 +86,9 @@ def test_options_journal_dir_and_factory(pytester, tmp_path):
         from agent import ask
 
         def test_it(chaos_factory):
-            drill = chaos_factory({"lanes": {"a": {"dialect": "openai", "simulator": {"answer_tokens": 4, "ttft": 0}}},
-                                   "faults": [{"fault": "rate_limit", "lane": "a", "retry_after": 10, "schedule": {"first": 1}}]})
+            lanes = {"a": {"dialect": "openai", "simulator": {"answer_tokens": 4, "ttft": 0}}}
+            faults = [{"fault": "rate_limit", "lane": "a", "retry_after": 10, "schedule": {"first": 1}}]
+            drill = chaos_factory({"lanes": lanes, "faults": faults})
             assert drill.time_scale == 0.01
             assert drill.call(ask, drill.url("a"), "q")["complete"]
             first = drill.journal.attempts()[0]
