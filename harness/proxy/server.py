@@ -311,9 +311,14 @@ class Lane:
                         saw_error = True
                         attempt.error = attempt.error or {"inband": True}
                 await resp.write(b"".join(ev.data for ev in item) if len(item) > 1 else item[0].data)
+                if (saw_terminator or saw_error) and attempt.end_reason == EndReason.UNKNOWN.value:
+                    # the semantic end is on the wire: a client that hangs up now (openai stops
+                    # reading at [DONE]) does not make a delivered answer "client_gone"
+                    attempt.end_reason = (EndReason.INBAND_ERROR if saw_error else EndReason.COMPLETE).value
         except UpstreamFailure as exc:
-            attempt.end_reason = EndReason.UPSTREAM_ERROR.value
-            attempt.error = {"message": str(exc)}
+            if attempt.end_reason == EndReason.UNKNOWN.value:
+                attempt.end_reason = EndReason.UPSTREAM_ERROR.value
+                attempt.error = {"message": str(exc)}
             _abort(request)
             return resp
         except ConnectionError:
