@@ -6,7 +6,9 @@ validation as a profile, so a typo gets a 400 naming the field, never a half-app
 
 Endpoints (JSON): ``GET /lanes``, ``GET /faults``, ``POST /faults`` (a fault as in a profile's
 ``faults:`` list), ``PUT /faults/{name}`` (replace), ``DELETE /faults/{name}``, ``DELETE /faults``
-(remove all), ``GET /journal?since=N`` (attempts from index N), ``GET /marks``.
+(remove all), ``GET /journal?since=N`` (attempts from index N), ``GET /marks``, and
+``POST /calls``: an agent in another process (any language) reports each call's outcome, so a
+command-line drill can judge what the agent accepted, as ``Drill.call`` does in-process.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class ControlServer:
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
+        self._reported = 0
 
     @property
     def plan(self) -> FaultPlan:
@@ -65,6 +68,7 @@ class ControlServer:
                 web.delete("/faults", self.delete_all),
                 web.get("/journal", self.get_journal),
                 web.get("/marks", self.get_marks),
+                web.post("/calls", self.post_call),
             ]
         )
         return app
@@ -154,6 +158,41 @@ class ControlServer:
             return _error(400, "since must be an integer")
         attempts = self.lanes.journal.attempts()
         return web.json_response([a.to_json() for a in attempts[since:]])
+
+    async def post_call(self, request: web.Request) -> web.Response:
+        """An agent in another process reports one call's outcome (what ``Drill.call`` records
+        in-process): ``{"id", "outcome": "ok"|"error", "text", "lane", "complete", "error",
+        "error_type", "duration"}``; the call is taken to have ended now."""
+        from .journal import Call
+
+        try:
+            raw = await request.json()
+        except ValueError:
+            return _error(400, "body must be a JSON object describing a call")
+        if not isinstance(raw, dict):
+            return _error(400, "body must be a JSON object describing a call")
+        outcome = raw.get("outcome", "ok")
+        if outcome not in ("ok", "error", "unknown"):
+            return _error(400, "outcome must be ok, error or unknown", "outcome")
+        duration = raw.get("duration", 0.0)
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0:
+            return _error(400, "duration must be seconds >= 0", "duration")
+        journal = self.lanes.journal
+        now = journal.now()
+        self._reported += 1
+        call = Call(
+            id=str(raw.get("id") or f"reported-{self._reported:04d}"),
+            t_start=max(0.0, now - float(duration)),
+            t_end=now,
+            outcome=outcome,
+            text=raw.get("text") if isinstance(raw.get("text"), str) else None,
+            lane=raw.get("lane") if isinstance(raw.get("lane"), str) else None,
+            complete=raw.get("complete") if isinstance(raw.get("complete"), bool) else None,
+            error=str(raw["error"])[:500] if raw.get("error") else None,
+            error_type=str(raw["error_type"]) if raw.get("error_type") else None,
+        )
+        journal.record_call(call)
+        return web.json_response({"id": call.id}, status=201)
 
     async def get_marks(self, request: web.Request) -> web.Response:
         return web.json_response([m.to_json() for m in self.lanes.journal.marks()])

@@ -72,3 +72,13 @@ def test_unknown_fault_name_is_404_and_lanes_are_listed(live):
         ("b", "anthropic", True),
     ]
     assert httpx.post(url + "/faults", content=b"not json").status_code == 400
+
+
+def test_an_agent_in_another_process_reports_its_calls(live):
+    bg, url = live
+    r = httpx.post(url + "/calls", json={"id": "c1", "outcome": "ok", "text": "hello", "lane": "a", "duration": 0.5})
+    assert r.status_code == 201
+    assert httpx.post(url + "/calls", json={"outcome": "maybe"}).json()["field"] == "outcome"
+    (call,) = bg.journal.calls()
+    assert (call.id, call.text, call.lane) == ("c1", "hello", "a")
+    assert call.t_end - call.t_start == pytest.approx(0.5, abs=0.01)
