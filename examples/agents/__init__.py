@@ -1,0 +1,1 @@
+"""Reference agents: a graceful router (:mod:`.router`) and agents with known flaws (:mod:`.flawed`)."""

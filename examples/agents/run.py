@@ -1,0 +1,69 @@
+"""Run an example agent as a subprocess, for CLI drills::
+
+    routechaos drill f05-overloaded-529 -- python -m examples.agents.run --agent router --calls 20
+
+The lanes come from the environment a drill provides: ``ROUTECHAOS_LANES=primary,stable`` (in
+order: the first is the primary), ``ROUTECHAOS_LANE_<NAME>_URL``, ``ROUTECHAOS_LANE_<NAME>_DIALECT``
+and ``ROUTECHAOS_TIME_SCALE``. One line is printed per call; the exit code is 0 whatever the
+answers were: the drill judges the journal, not the agent.
+
+A subprocess cannot send the drill's call ids, so each call uses its own prompt and the journal
+ties attempts to calls by conversation fingerprint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+
+from .flawed import AGENTS
+
+
+def lanes_from_env(env: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    names = [n.strip() for n in env.get("ROUTECHAOS_LANES", "").split(",") if n.strip()]
+    if not names:
+        raise SystemExit("ROUTECHAOS_LANES is not set: run this under a drill (routechaos drill ... -- <command>)")
+    lanes = []
+    for name in names:
+        key = re.sub(r"[^A-Z0-9]", "_", name.upper())
+        url = env.get(f"ROUTECHAOS_LANE_{key}_URL")
+        dialect = env.get(f"ROUTECHAOS_LANE_{key}_DIALECT")
+        if not url or not dialect:
+            raise SystemExit(f"lane {name!r}: ROUTECHAOS_LANE_{key}_URL and _DIALECT must be set")
+        lanes.append((name, url, dialect))
+    return lanes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m examples.agents.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agent", choices=sorted(AGENTS), default="router")
+    parser.add_argument("--calls", type=int, default=10)
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between call starts (scaled)")
+    parser.add_argument("--prompt", default="question {i}", help="prompt template; {i} is the call number")
+    args = parser.parse_args(argv)
+    time_scale = float(os.environ.get("ROUTECHAOS_TIME_SCALE", "1.0"))
+    agent = AGENTS[args.agent](lanes_from_env(os.environ), time_scale=time_scale)
+    t0 = time.monotonic()
+    for i in range(args.calls):
+        wait = t0 + i * args.interval * time_scale - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        started = time.monotonic()
+        try:
+            r = agent.complete(args.prompt.format(i=i))
+            if r.error:
+                line = f"call {i}: error {r.error_type}: {r.error}"
+            else:
+                line = f"call {i}: ok lane={r.lane} model={r.model} chars={len(r.text or '')} usage={r.usage}"
+        except Exception as exc:  # the drill judges; the agent reports and goes on
+            line = f"call {i}: crashed {type(exc).__name__}: {exc}"
+        print(f"{line} ({(time.monotonic() - started) / time_scale:.3f}s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
