@@ -381,7 +381,44 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
                 f"  {a.id} lane={a.lane} {a.dialect} status={a.status} end={a.end_reason} tokens={a.tokens} "
                 f"ttft={_ms(a.ttft)} gen={_ms(a.generation_time)} ({rate:.0f} tok/s) fingerprint={a.fingerprint}"
             )
-    return EXIT_OK
+    if args.no_drill:
+        return EXIT_OK
+    return _demo_drill(args, out)
+
+
+def _demo_drill(args: argparse.Namespace, out: Console) -> int:
+    """The reference router agent (examples/) through ultraspeed-capacity-loss, ten times faster."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "examples" / "agents" / "run.py").is_file():
+        out.print("[dim](the example agents live in a clone of the repository: no drill here)[/dim]")
+        return EXIT_OK
+    out.print()
+    out.print(
+        "[bold]demo drill[/bold]: the reference router in examples/ while its premium lane throttles, "
+        "then loses its capacity for 20 s (profile time), beside a stable lane"
+    )
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    drill_args = argparse.Namespace(
+        profile="ultraspeed-capacity-loss",
+        seed=None,
+        time_scale=0.1,
+        out=args.out,
+        timeout=120.0,
+        progress_every=1.0,
+        quiet=False,
+        command=[
+            sys.executable,
+            "-m",
+            "examples.agents.run",
+            "--agent",
+            "router",
+            "--calls",
+            "40",
+            "--interval",
+            "1.5",
+        ],
+    )
+    return cmd_drill(drill_args, out)
 
 
 def _ms(v: float | None) -> str:
@@ -451,10 +488,14 @@ def build_parser() -> argparse.ArgumentParser:
     fr.add_argument("name")
     f.set_defaults(func=cmd_fault)
 
-    d = sub.add_parser("demo", help="start two simulated lanes and stream one completion through each")
+    d = sub.add_parser(
+        "demo", help="stream one completion through two simulated lanes, then a fault drill of the example router"
+    )
     d.add_argument("profile", nargs="?", help="profile name or path (default: two simulated lanes)")
     d.add_argument("--prompt", default="Say hello from the premium lane.")
     d.add_argument("--journal", help="write the journal (JSON Lines) to this file")
+    d.add_argument("--no-drill", action="store_true", help="only stream through the lanes, skip the demo drill")
+    d.add_argument("--out", help="directory for the demo drill's journal and report")
     d.set_defaults(func=cmd_demo)
 
     m = sub.add_parser("sim", help="run one simulated provider on a port")

@@ -49,7 +49,10 @@ def build_request(
     model = model or DEFAULT_MODELS.get(dialect, "model")
     if dialect in ("openai", "openai-chat", "vllm", "ollama"):
         msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-        return "/v1/chat/completions", {"model": model, "messages": msgs, "stream": stream}
+        body = {"model": model, "messages": msgs, "stream": stream}
+        if stream:
+            body["stream_options"] = {"include_usage": True}  # usage is only sent when asked for
+        return "/v1/chat/completions", body
     if dialect == "openai-responses":
         body: dict[str, Any] = {"model": model, "input": prompt, "stream": stream}
         if system:

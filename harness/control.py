@@ -162,7 +162,8 @@ class ControlServer:
     async def post_call(self, request: web.Request) -> web.Response:
         """An agent in another process reports one call's outcome (what ``Drill.call`` records
         in-process): ``{"id", "outcome": "ok"|"error", "text", "lane", "complete", "error",
-        "error_type", "duration"}``; the call is taken to have ended now."""
+        "error_type", "started_at", "ended_at"}`` with epoch seconds (or ``duration``: then the call is
+        taken to have ended now)."""
         from .journal import Call
 
         try:
@@ -179,11 +180,17 @@ class ControlServer:
             return _error(400, "duration must be seconds >= 0", "duration")
         journal = self.lanes.journal
         now = journal.now()
+        t_end, t_start = now, max(0.0, now - float(duration))
+        started, ended = raw.get("started_at"), raw.get("ended_at")
+        if isinstance(started, int | float) and isinstance(ended, int | float) and 0 <= ended - started:
+            # epoch seconds from the agent's own clock: exact, unlike "now minus duration", which
+            # would count the report's own delivery as part of the call
+            t_start, t_end = max(0.0, started - journal.wall0), max(0.0, ended - journal.wall0)
         self._reported += 1
         call = Call(
             id=str(raw.get("id") or f"reported-{self._reported:04d}"),
-            t_start=max(0.0, now - float(duration)),
-            t_end=now,
+            t_start=t_start,
+            t_end=t_end,
             outcome=outcome,
             text=raw.get("text") if isinstance(raw.get("text"), str) else None,
             lane=raw.get("lane") if isinstance(raw.get("lane"), str) else None,

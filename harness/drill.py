@@ -31,7 +31,7 @@ from .journal import Call, Journal, Outcome
 from .lanes import BackgroundLanes, LaneSet
 from .profile import Profile, load_profile
 
-__all__ = ["CALL_ID_HEADER", "Drill", "call_headers", "current_call_id"]
+__all__ = ["CALL_ID_HEADER", "Drill", "call_headers", "call_scope", "current_call_id"]
 
 CALL_ID_HEADER = "x-routechaos-call-id"
 _current_call: contextvars.ContextVar[str | None] = contextvars.ContextVar("routechaos_call", default=None)
@@ -47,6 +47,17 @@ def call_headers() -> dict[str, str]:
     it lets the journal tie attempts to calls exactly, instead of by conversation fingerprint."""
     cid = _current_call.get()
     return {CALL_ID_HEADER: cid} if cid else {}
+
+
+@contextmanager
+def call_scope(call_id: str) -> Iterator[str]:
+    """Run a block as call ``call_id``: :func:`call_headers` returns it inside. For agents in
+    another process, which report the call's outcome to the control API under the same id."""
+    token = _current_call.set(call_id)
+    try:
+        yield call_id
+    finally:
+        _current_call.reset(token)
 
 
 def _attr(result: Any, name: str) -> Any:

@@ -8,7 +8,8 @@ and ``ROUTECHAOS_TIME_SCALE``. One line is printed per call; the exit code is 0 
 answers were: the drill judges the journal, not the agent.
 
 A subprocess cannot send the drill's call ids, so each call uses its own prompt and the journal
-ties attempts to calls by conversation fingerprint.
+ties attempts to calls by conversation fingerprint. Each call's outcome is reported to the drill's
+control API (``ROUTECHAOS_CONTROL_URL``), as an agent in any language can do.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
+
+from harness.drill import call_scope
 
 from .flawed import AGENTS
 
@@ -38,6 +41,21 @@ def lanes_from_env(env: Mapping[str, str]) -> list[tuple[str, str, str]]:
     return lanes
 
 
+def report_call(outcome: Mapping[str, object]) -> None:
+    """Tell the drill what this call ended with (``POST $ROUTECHAOS_CONTROL_URL/calls``), so its
+    checks can judge what the agent accepted, not only what the lanes sent. Best effort: a drill
+    without a control API just judges the attempts."""
+    url = os.environ.get("ROUTECHAOS_CONTROL_URL")
+    if not url:
+        return
+    import httpx
+
+    try:
+        httpx.post(url.rstrip("/") + "/calls", json=dict(outcome), timeout=2.0)
+    except httpx.HTTPError:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.agents.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--agent", choices=sorted(AGENTS), default="router")
@@ -53,14 +71,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if wait > 0:
             time.sleep(wait)
         started = time.monotonic()
+        outcome: dict[str, object] = {"id": f"call-{i:04d}", "started_at": time.time()}
         try:
-            r = agent.complete(args.prompt.format(i=i))
+            with call_scope(f"call-{i:04d}"):  # the router sends it as x-routechaos-call-id
+                r = agent.complete(args.prompt.format(i=i))
             if r.error:
                 line = f"call {i}: error {r.error_type}: {r.error}"
+                outcome.update(outcome="error", error=str(r.error), error_type=r.error_type or "error")
             else:
                 line = f"call {i}: ok lane={r.lane} model={r.model} chars={len(r.text or '')} usage={r.usage}"
+                outcome.update(outcome="ok", text=r.text, lane=r.lane, complete=r.complete)
         except Exception as exc:  # the drill judges; the agent reports and goes on
             line = f"call {i}: crashed {type(exc).__name__}: {exc}"
+            outcome.update(outcome="error", error=str(exc), error_type=type(exc).__name__)
+        outcome["ended_at"] = time.time()
+        report_call(outcome)
         print(f"{line} ({(time.monotonic() - started) / time_scale:.3f}s)", flush=True)
     return 0
 
