@@ -41,13 +41,22 @@ def test_serve_prints_one_line_per_lane_then_serves_until_interrupted(tmp_path):
     assert '"lane": "stable"' in journal.read_text()
 
 
-def test_demo_streams_through_both_lanes():
+def test_demo_streams_through_both_lanes_then_drills_the_example_router(tmp_path):
+    """README's first command: both lanes stream, then a drill of examples/ writes its report."""
     out = subprocess.run(
-        [*CLI, "demo"], capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"}
+        [*CLI, "demo", "--out", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "COLUMNS": "200"},
+        cwd=tmp_path,  # not the repository: the demo must find its example agent by itself
     )
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 0, out.stdout + out.stderr
     assert "lane ultraspeed openai-chat" in out.stdout and "lane stable anthropic" in out.stdout
     assert out.stdout.count("end=complete") == 2
+    assert "PASS    no_lost_calls" in out.stdout and "fallback_within" in out.stdout
+    report = (tmp_path / "demo" / "report.html").read_text()
+    assert "ultraspeed-capacity-loss" in report and 'id="timeline"' in report
 
 
 def test_unknown_profile_is_a_usage_error(capsys):
