@@ -108,3 +108,17 @@ def test_plugin_registers_its_marker_and_options(pytester):
     result.stdout.fnmatch_lines(["*chaos_profile(name_or_path, **overrides)*"])
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["*--routechaos-time-scale*", "*--routechaos-journal-dir*"])
+
+
+def test_the_readme_example_runs_as_written(pytester):
+    """The pytest example in README.md is a real test: extract it and run it."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## In CI: the pytest plugin", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    pytester.makepyfile(test_readme=code)
+    pytester.syspathinsert(Path(__file__).resolve().parents[2])  # examples/ from the repository
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
