@@ -35,6 +35,7 @@ from .base import (
     StreamEncoder,
     Usage,
     edge_html,
+    json_event,
     json_loads_object,
     request_id,
     retry_headers,
@@ -274,14 +275,9 @@ class AnthropicMessages(Dialect):
         return _MessagesEncoder(req)
 
     def classify(self, event: SSEEvent) -> EventInfo:
-        if event.is_comment_only:
-            return EventInfo(EventKind.KEEPALIVE)
-        try:
-            obj = json.loads(event.data)
-        except ValueError:
-            return EventInfo(EventKind.MALFORMED)
-        if not isinstance(obj, dict):
-            return EventInfo(EventKind.MALFORMED)
+        obj = json_event(event)
+        if isinstance(obj, EventInfo):
+            return obj
         etype = obj.get("type") or event.event
         if etype == "content_block_delta":
             delta = obj.get("delta") or {}

@@ -365,6 +365,20 @@ def retry_headers(spec: ErrorSpec) -> list[tuple[str, str]]:
     return out
 
 
+def json_event(event: SSEEvent) -> dict[str, Any] | EventInfo:
+    """The JSON object an SSE event carries, or the :class:`EventInfo` that settles it at once: a
+    comment-only frame is a keep-alive, and anything that is not a JSON object is malformed."""
+    import json
+
+    if event.is_comment_only:
+        return EventInfo(EventKind.KEEPALIVE)
+    try:
+        obj = json.loads(event.data)
+    except ValueError:
+        return EventInfo(EventKind.MALFORMED)
+    return obj if isinstance(obj, dict) else EventInfo(EventKind.MALFORMED)
+
+
 def json_loads_object(body: bytes, what: str = "request body") -> dict[str, Any]:
     """Parse a JSON object or raise :class:`BadRequest` that says what was wrong."""
     import json

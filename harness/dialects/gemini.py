@@ -45,6 +45,7 @@ from .base import (
     StreamEncoder,
     Usage,
     edge_html,
+    json_event,
     json_loads_object,
     request_id,
     retry_headers,
@@ -308,14 +309,9 @@ class Gemini(Dialect):
         return _GeminiEncoder(req)
 
     def classify(self, event: SSEEvent) -> EventInfo:
-        if event.is_comment_only:
-            return EventInfo(EventKind.KEEPALIVE)
-        try:
-            obj = json.loads(event.data)
-        except ValueError:
-            return EventInfo(EventKind.MALFORMED)
-        if not isinstance(obj, dict):
-            return EventInfo(EventKind.MALFORMED)
+        obj = json_event(event)
+        if isinstance(obj, EventInfo):
+            return obj
         if obj.get("error") is not None:
             err = obj["error"]
             return EventInfo(EventKind.ERROR, error=err if isinstance(err, dict) else {"message": str(err)})
