@@ -104,12 +104,12 @@ def _finish(request: pytest.FixtureRequest, drill: Drill) -> None:
     drill.stop()
     report_dir = _setting(request.config, "report_dir")
     if report_dir:
-        try:
-            from .report import write_html_report
-        except ImportError:  # pragma: no cover - reports land with the CLI drills
-            return
+        from .report import write_html_report
+
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-150:]
-        write_html_report(drill.journal, drill.evaluate(), Path(report_dir) / f"{stem}.html", profile=drill.profile)
+        write_html_report(
+            drill.profile_time_journal(), drill.evaluate(), Path(report_dir) / f"{stem}.html", profile=drill.profile
+        )
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ def _quiet_ini(pytester):
     """The inner pytest runs get their own ini: keep pytest-asyncio's loop-scope notice out."""
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
 
+
 CONFTEST_AGENT = """
 import httpx
 from harness.drill import call_headers
@@ -95,12 +96,18 @@ def test_options_journal_dir_and_factory(pytester, tmp_path):
             assert first.retry_after == 0.1  # 10 s in profile time, compressed by --routechaos-time-scale
         """
     )
-    jdir = tmp_path / "journals"
+    jdir, rdir = tmp_path / "journals", tmp_path / "reports"
     result = pytester.runpytest(
-        "-p", "no:cacheprovider", "--routechaos-time-scale=0.01", f"--routechaos-journal-dir={jdir}"
+        "-p",
+        "no:cacheprovider",
+        "--routechaos-time-scale=0.01",
+        f"--routechaos-journal-dir={jdir}",
+        f"--routechaos-report-dir={rdir}",
     )
     result.assert_outcomes(passed=1)
     assert len(list(jdir.glob("*.jsonl"))) == 1
+    (report,) = rdir.glob("*.html")
+    assert 'id="timeline"' in report.read_text()
 
 
 def test_plugin_registers_its_marker_and_options(pytester):
