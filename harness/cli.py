@@ -268,8 +268,10 @@ def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
 
     if args.action == "list":
         table = Table(show_edge=False, pad_edge=False)
-        for col in ("profile", "lanes", "faults", "checks", "description"):
-            table.add_column(col, overflow="fold")
+        table.add_column("profile", no_wrap=True, min_width=30)
+        table.add_column("faults", justify="right")
+        table.add_column("checks", justify="right")
+        table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=80)
         seen: set[str] = set()
         for d in profile_dirs():
             for path in sorted(d.glob("*.yaml")) if d.is_dir() else []:
@@ -279,9 +281,9 @@ def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
                 try:
                     p = load_profile(path)
                     desc = p.description.strip().splitlines()[0] if p.description.strip() else ""
-                    table.add_row(path.stem, ", ".join(p.lanes), str(len(p.faults)), str(len(p.checks)), desc)
+                    table.add_row(path.stem, str(len(p.faults)), str(len(p.checks)), desc)
                 except ProfileError as exc:
-                    table.add_row(path.stem, "-", "-", "-", f"[red]invalid: {exc}[/red]")
+                    table.add_row(path.stem, "-", "-", f"[red]invalid: {exc}[/red]")
         out.print(table)
         return EXIT_OK
     if args.action == "show":
@@ -294,7 +296,13 @@ def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
             out.print(f"[dim]incident:[/dim] {p.incident.strip()}")
         out.print(f"seed {p.seed}, time scale {p.time_scale:g}")
         for lane in p.lanes.values():
-            where = lane.upstream or f"simulator {lane.simulator}"
+            sim = lane.simulator
+            where = lane.upstream or (
+                f"simulator {sim.tokens_per_second:g} tokens/s, ttft {sim.ttft:g}s, {sim.answer_tokens} tokens"
+                + (f", {sim.slots} slots, queue {sim.queue}" if sim and sim.slots else "")
+                if sim
+                else "simulator"
+            )
             out.print(f"  lane {lane.name}: {lane.dialect} -> {where}", highlight=False)
         for f in p.faults:
             attrs = " ".join(f"{k}={v}" for k, v in f.attrs.items())
