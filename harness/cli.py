@@ -269,8 +269,8 @@ def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
     if args.action == "list":
         table = Table(show_edge=False, pad_edge=False)
         table.add_column("profile", no_wrap=True, min_width=30)
-        table.add_column("faults", justify="right")
-        table.add_column("checks", justify="right")
+        table.add_column("faults", justify="right", no_wrap=True, min_width=6)
+        table.add_column("checks", justify="right", no_wrap=True, min_width=6)
         table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=80)
         seen: set[str] = set()
         for d in profile_dirs():
