@@ -262,17 +262,11 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
 
 # -- profiles -----------------------------------------------------------------------------------
 def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
-    from rich.table import Table
-
     from .profile import find_profile, profile_dirs
 
     if args.action == "list":
-        table = Table(show_edge=False, pad_edge=False)
-        table.add_column("profile", no_wrap=True, min_width=30)
-        table.add_column("faults", justify="right", no_wrap=True, min_width=6)
-        table.add_column("checks", justify="right", no_wrap=True, min_width=6)
-        table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=80)
         seen: set[str] = set()
+        width = max(60, out.width)
         for d in profile_dirs():
             for path in sorted(d.glob("*.yaml")) if d.is_dir() else []:
                 if path.stem in seen:
@@ -280,11 +274,11 @@ def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
                 seen.add(path.stem)
                 try:
                     p = load_profile(path)
-                    desc = p.description.strip().splitlines()[0] if p.description.strip() else ""
-                    table.add_row(path.stem, str(len(p.faults)), str(len(p.checks)), desc)
+                    desc = " ".join(p.description.split())
+                    line = f"{path.stem:32} {len(p.faults):2} fault(s) {len(p.checks):2} check(s)  {desc}"
+                    out.print(line if len(line) <= width else line[: width - 1] + "…", highlight=False, markup=False)
                 except ProfileError as exc:
-                    table.add_row(path.stem, "-", "-", f"[red]invalid: {exc}[/red]")
-        out.print(table)
+                    out.print(f"{path.stem:32} [red]invalid: {exc}[/red]", highlight=False)
         return EXIT_OK
     if args.action == "show":
         path = find_profile(args.name)
