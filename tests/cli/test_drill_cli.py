@@ -153,3 +153,14 @@ def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["drill", "--help"])
     assert "ROUTECHAOS_LANE_<NAME>_URL" in capsys.readouterr().out
+
+
+def test_profiles_list_and_show_the_catalogue(capsys):
+    assert main(["profiles", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "ultraspeed-capacity-loss" in listing and "f16-stream-cut" in listing
+    assert main(["profiles", "show", "ultraspeed-capacity-loss"]) == 0
+    shown = capsys.readouterr().out
+    assert "lane ultraspeed: openai -> simulator 1000 tokens/s" in shown
+    assert "check fallback_within" in shown
+    assert main(["profiles", "validate", "ultraspeed-capacity-loss", "f05-overloaded-529"]) == 0
