@@ -77,6 +77,23 @@ def drive(
             else:
                 r = c.messages.create(model="claude-opus-4-6", max_tokens=512, messages=msgs, extra_headers=headers)
                 text, finish = "".join(b.text for b in r.content if b.type == "text"), r.stop_reason
+        elif dialect == "gemini" and stream:
+            import json
+
+            body_in = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}
+            url_s = f"{url}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+            with httpx.stream("POST", url_s, json=body_in, timeout=timeout, headers=headers) as r:
+                status = r.status_code
+                for line in r.iter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    chunk = json.loads(line[6:])
+                    if "error" in chunk:
+                        body = chunk
+                        continue
+                    cand = chunk["candidates"][0]
+                    text += "".join(p.get("text", "") for p in (cand.get("content") or {}).get("parts", []))
+                    finish = cand.get("finishReason") or finish
         elif dialect == "gemini":
             body_in = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}
             r = httpx.post(

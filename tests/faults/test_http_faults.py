@@ -202,8 +202,6 @@ def test_rate_limit_headers_in_each_dialects_format(start_lanes):
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("stream", [False, True])
 def test_finish_length_truncates_to_the_exact_canonical_prefix(start_lanes, dialect, stream):
-    if dialect == "gemini" and stream:
-        pytest.skip("the Gemini stream form is covered by the stream fault tests")
     bg = _start(start_lanes, dialect, {"fault": "finish_length", "after_tokens": 5})
     seen = drive(dialect, bg.urls["x"], stream=stream)
     assert seen.exc is None, seen.exc
