@@ -149,3 +149,17 @@ def test_overrides_apply() -> None:
 def test_overrides_apply_through_extends() -> None:
     p = load_profile("f01-rate-limit-retry-after", {"time_scale": 0.05})
     assert p.time_scale == 0.05 and p.seed == 10
+
+
+def test_the_readme_profile_example_loads():
+    """README's profile example is valid as written (lanes, faults, toxics, checks)."""
+    import re
+    from pathlib import Path
+
+    from harness.profile import load_profile_text
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"```yaml\n(name: my-drill.*?)```", readme, re.S).group(1)
+    profile = load_profile_text(block, "README.md")
+    assert [f.fault for f in profile.faults] == ["rate_limiter", "unavailable", "stream_cut"]
+    assert profile.toxics[0].type == "latency" and len(profile.checks) == 5
