@@ -40,11 +40,64 @@ class FallbackWithin(Check):
             return a.t_first_token
         return end_time(a)
 
+    def _outages(self, journal: Journal) -> list[tuple[float, float]]:
+        """Windows in which ``primary`` refused connections (``lane_down``/``lane_up`` marks):
+        the attempts that failed there never reached a lane, so they are not in the journal."""
+        out: list[tuple[float, float]] = []
+        down: float | None = None
+        for m in journal.marks():
+            if m.lane != self.primary:
+                continue
+            if m.kind == "lane_down" and down is None:
+                down = m.t
+            elif m.kind == "lane_up" and down is not None:
+                out.append((down, m.t))
+                down = None
+        if down is not None:
+            out.append((down, float("inf")))
+        return out
+
+    def _refused(self, v: object, outages: list[tuple[float, float]]) -> Evidence | None:
+        """A call that started while primary was down and never reached it: judged from its start
+        (the refused connection left no attempt), so the measured time is an upper bound."""
+        call = getattr(v, "call", None)
+        attempts = getattr(v, "attempts", [])
+        start = call.t_start if call is not None else (attempts[0].t_start if attempts else None)
+        if start is None or not any(lo <= start < hi for lo, hi in outages):
+            return None
+        rescues = sorted((a for a in attempts if a.lane == self.fallback and is_complete(a)), key=self._t)
+        key = getattr(v, "key", None)
+        if rescues:
+            took = self._t(rescues[0]) - start
+            return Evidence(
+                f"{self.primary} was down (refusing connections); answered by {self.fallback} {took:.3f}s "
+                "after the call started",
+                PASS if took <= self.within else FAIL,
+                key,
+                ids(attempts),
+                self.fallback,
+                self._t(rescues[0]),
+                took,
+                self.within,
+            )
+        if call is not None and call.outcome == "unknown":
+            return Evidence(
+                f"{self.primary} was down; call outcome unknown", UNKNOWN, key, ids(attempts), self.primary, start
+            )
+        return Evidence(
+            f"{self.primary} was down and {self.fallback} did not answer", FAIL, key, ids(attempts), self.primary, start
+        )
+
     def evaluate(self, journal: Journal) -> CheckResult:
         ev: list[Evidence] = []
+        outages = self._outages(journal)
         for v in call_views(journal):
             failed = [a for a in v.on(self.primary) if is_failure(a)]
             if not failed:
+                if outages and not v.on(self.primary):
+                    item = self._refused(v, outages)
+                    if item is not None:
+                        ev.append(item)
                 continue
             first = failed[0]
             t0 = end_time(first)

@@ -23,6 +23,22 @@ def test_fallback_within_pass_reports_actual(jb: JB):
     assert ft.verdict is P and abs(ft.evidence[0].measured - 0.3) < 1e-9
 
 
+def test_fallback_within_judges_calls_made_while_primary_refused_connections(jb: JB):
+    """A refused connection leaves no attempt: calls that start inside a lane_down window and
+    never reach the primary are judged from their start to the fallback's answer."""
+    jb.mark("lane_down", 1.0, "ultraspeed", fault="refuse")
+    jb.call("c1", 1.5, 3.0, fingerprint="fp-c1")
+    jb.ok("stable", 1.8, 3.0, fingerprint="fp-c1")
+    jb.call("c2", 2.0, 9.0, fingerprint="fp-c2")
+    jb.ok("stable", 8.0, 9.0, fingerprint="fp-c2")  # the agent waited on the dead lane
+    jb.mark("lane_up", 5.0, "ultraspeed", fault="refuse")
+    res = jb.check("fallback_within", **FB, within=2.0)
+    assert res.verdict is F
+    verdicts = {e.call: e.verdict for e in res.evidence}
+    assert verdicts == {"c1": P, "c2": F}
+    assert abs(next(e for e in res.evidence if e.call == "c1").measured - 1.5) < 1e-9
+
+
 def test_fallback_within_fail_when_too_late(jb: JB):
     jb.timeout("ultraspeed", 0.0, 10.0)  # blackhole until the client's read timeout
     jb.timeout("ultraspeed", 10.5, 20.5)
