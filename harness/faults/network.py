@@ -38,10 +38,9 @@ class _Drop(Fault):
     With ``after_upstream`` the request is first forwarded and the upstream's answer awaited
     (the work is done and, on a real provider, billed), and only then is the connection dropped
     before the client sees a byte: the client's retry makes the upstream do it all again (F33,
-    duplicate work). For a non-streamed request the upstream has produced the whole answer by
-    then; for a streamed one it has only sent its headers, and dropping cancels the rest (no
-    hook sees the upstream's stream before the lane writes the status line, so a fault cannot
-    drain it first: that needs ``after_headers`` to receive the upstream response).
+    duplicate work). The upstream's whole answer is produced first, streamed or not (a stream is
+    read to its end), and the attempt's ``usage`` records what the upstream did while ``tokens``
+    (delivered) stays 0: the journal shows the work that was paid for and lost.
     """
 
     family: ClassVar[str] = "network"
@@ -59,10 +58,18 @@ class _Drop(Fault):
             raise self.action(ctx)
         return None
 
-    async def after_headers(self, ctx: AttemptContext, status: int) -> None:
-        if self.after_upstream:
-            ctx.extra["upstream_status"] = status
-            raise self.action(ctx)
+    async def upstream_response(self, ctx: AttemptContext, response: Any) -> None:
+        if not self.after_upstream:
+            return
+        ctx.extra["upstream_status"] = response.status
+        if response.events is not None:
+            async for batch in response.events:  # the upstream generates (and bills) everything
+                for ev in batch:
+                    if ev.usage is not None:
+                        ctx.attempt.usage = ev.usage.to_dict()
+        if response.usage and ctx.attempt.usage is None:
+            ctx.attempt.usage = dict(response.usage)
+        raise self.action(ctx)
 
 
 @register("reset")

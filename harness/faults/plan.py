@@ -85,6 +85,10 @@ class Composite(Intervention):
                 return r
         return None
 
+    async def upstream_response(self, ctx: AttemptContext, response: Any) -> None:
+        for p in self.parts:
+            await p.upstream_response(ctx, response)
+
     async def after_headers(self, ctx: AttemptContext, status: int) -> None:
         for p in self.parts:
             await p.after_headers(ctx, status)

@@ -92,6 +92,12 @@ class Intervention:
     async def before(self, ctx: AttemptContext) -> Rendered | None:
         return None
 
+    async def upstream_response(self, ctx: AttemptContext, response: Any) -> None:
+        """Sees the upstream's whole response object (an ``UpstreamResponse``) before anything is
+        sent to the client: a fault may drain it (the upstream does all its work) and then drop
+        the connection by raising :class:`ConnectionAction`."""
+        return None
+
     async def after_headers(self, ctx: AttemptContext, status: int) -> None:
         return None
 

@@ -242,6 +242,7 @@ class Lane:
             attempt.usage, attempt.finish = up.usage, up.finish
         try:
             if iv is not None:
+                await iv.upstream_response(ctx, up)
                 await iv.after_headers(ctx, up.status)
             extra = iv.response_headers(ctx, up.status) if iv is not None else []
             if up.events is None:

@@ -25,16 +25,28 @@ from harness.profile import profile_from_dict
 FAST_SIM = {"tokens_per_second": 2000.0, "ttft": 0.005, "answer_tokens": 24}
 SDK_KINDS = ["chat", "responses", "anthropic"]
 LANE_DIALECT = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "gemini": "gemini"}
-CONNECTION_ERROR = {"chat": openai.APIConnectionError, "responses": openai.APIConnectionError,
-                    "anthropic": anthropic.APIConnectionError}
-TIMEOUT_ERROR = {"chat": openai.APITimeoutError, "responses": openai.APITimeoutError,
-                 "anthropic": anthropic.APITimeoutError}
+CONNECTION_ERROR = {
+    "chat": openai.APIConnectionError,
+    "responses": openai.APIConnectionError,
+    "anthropic": anthropic.APIConnectionError,
+}
+TIMEOUT_ERROR = {
+    "chat": openai.APITimeoutError,
+    "responses": openai.APITimeoutError,
+    "anthropic": anthropic.APITimeoutError,
+}
 
 Starter = Callable[..., BackgroundLanes]
 
 
-def drill(start: Starter, faults: list[dict[str, Any]], *, time_scale: float = 1.0, sim: dict[str, Any] | None = None,
-          **lanes: str) -> BackgroundLanes:
+def drill(
+    start: Starter,
+    faults: list[dict[str, Any]],
+    *,
+    time_scale: float = 1.0,
+    sim: dict[str, Any] | None = None,
+    **lanes: str,
+) -> BackgroundLanes:
     lanes = lanes or {"lane": "openai"}
     return start(
         profile_from_dict(
@@ -129,6 +141,24 @@ def test_reset_after_upstream_duplicates_the_work(start_lanes: Starter) -> None:
     assert first.usage == {"input_tokens": 1, "output_tokens": 24}  # the work was done
     assert first.t_end is not None and first.t_end - first.t_start >= 0.2
     assert retry.status == 200 and retry.retry_count == 1 and retry.fingerprint == first.fingerprint
+
+
+def test_reset_after_upstream_drains_a_stream_first(start_lanes: Starter) -> None:
+    """F33 on a stream: the whole answer is generated upstream before the reset; the SDK's
+    retry (the stream had not started) gets it again, and the journal shows the lost work."""
+    slow = {"tokens_per_second": 100.0, "ttft": 0.005, "answer_tokens": 24}
+    bg = drill(start_lanes, [{"fault": "reset", "after_upstream": True, "schedule": {"first": 1}}], sim=slow)
+    client = openai.OpenAI(base_url=bg.urls["lane"] + "/v1", api_key="k", max_retries=2)
+    chunks = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "q"}], stream=True, stream_options={"include_usage": True}
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text
+    first, retry = settle(bg, 2)
+    assert first.end_reason == "reset" and first.tokens == 0
+    assert first.usage is not None and first.usage["output_tokens"] == 24  # generated, then lost
+    assert first.t_end - first.t_start >= 0.2
+    assert retry.status == 200 and retry.retry_count == 1 and retry.end_reason == "complete"
 
 
 @pytest.mark.parametrize(("kind", "retries"), [("chat", 2), ("anthropic", 0)])
@@ -242,8 +272,9 @@ def test_refuse_always_and_other_lanes_unaffected(start_lanes: Starter) -> None:
 def test_refuse_with_drop_connections_resets_open_streams(start_lanes: Starter) -> None:
     """A crash: the lane stops listening and every open connection is reset."""
     slow = {"tokens_per_second": 20.0, "ttft": 0.005, "answer_tokens": 40}  # a 2 s stream
-    bg = drill(start_lanes, [{"fault": "refuse", "drop_connections": True, "schedule": {"window": [0.4, 0.8]}}],
-               sim=slow)
+    bg = drill(
+        start_lanes, [{"fault": "refuse", "drop_connections": True, "schedule": {"window": [0.4, 0.8]}}], sim=slow
+    )
     path, body = build_request("openai", "crash", stream=True)
     received = 0
     with pytest.raises(httpx.TransportError), httpx.stream("POST", bg.urls["lane"] + path, json=body, timeout=5) as r:
