@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 a check failed, 2 usage or profile error, 3 a port coul
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import errno
 import json
@@ -53,52 +52,63 @@ def _load(name: str | None, seed: int | None, time_scale: float | None) -> Profi
 STATE_FILE = Path(".routechaos") / "serve.json"
 
 
-async def _serve(
+def _serve(
     profile: Profile,
     journal_path: str | None,
     out: Console,
     ready_file: str | None,
     control_port: int | None = 0,
+    toxiproxy: bool = False,
 ) -> None:
-    from .control import ControlServer
+    """Run a drill with no workload until SIGINT/SIGTERM: the lanes of a hand-driven drill."""
+    import threading
 
-    journal = Journal(journal_path)
-    lanes = LaneSet(profile, journal)
-    await lanes.start()
-    control = ControlServer(lanes, port=control_port) if control_port is not None else None
+    from .drill import Drill
+
+    drill = Drill(
+        profile,
+        journal_path=journal_path,
+        control=control_port is not None,
+        control_port=control_port or 0,
+        network_layer=toxiproxy,
+    )
+    drill.start()
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for name, lane in lanes.lanes.items():
-            print(f"lane {name} {lane.dialect_name} {lane.url}", flush=True)
-        state = {"lanes": lanes.urls, "pid": os.getpid()}
-        if control is not None:
-            state["control"] = await control.start()
-            print(f"control {control.url}", flush=True)
+        for name, spec in profile.lanes.items():
+            print(f"lane {name} {spec.dialect} {drill.url(name)}", flush=True)
+        state: dict[str, object] = {"lanes": drill.urls, "pid": os.getpid()}
+        if drill.control_url:
+            state["control"] = drill.control_url
+            print(f"control {drill.control_url}", flush=True)
+        if drill.toxiproxy_api:
+            state["toxiproxy"] = drill.toxiproxy_api
+            print(f"toxiproxy {drill.toxiproxy_api}", flush=True)
+        if drill.control_url:
             with contextlib.suppress(OSError):
                 STATE_FILE.parent.mkdir(exist_ok=True)
                 STATE_FILE.write_text(json.dumps(state))
         if ready_file:
             with open(ready_file, "w", encoding="utf-8") as fh:
-                fh.write("\n".join(f"{n} {lane.url}" for n, lane in lanes.lanes.items()) + "\n")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+                fh.write("\n".join(f"{n} {u}" for n, u in drill.urls.items()) + "\n")
+        while not stop.wait(0.5):
+            pass
     finally:
-        if control is not None:
-            await control.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if drill.control_url:
             with contextlib.suppress(OSError, ValueError):
                 if json.loads(STATE_FILE.read_text()).get("pid") == os.getpid():
                     STATE_FILE.unlink()
-        await lanes.stop()
-        journal.close()
-        out.print(f"[dim]{len(journal)} attempt(s) recorded{' in ' + journal_path if journal_path else ''}[/dim]")
+        drill.stop()
+        where = f" in {journal_path}" if journal_path else ""
+        out.print(f"[dim]{len(drill.journal)} attempt(s) recorded{where}[/dim]")
 
 
 def cmd_serve(args: argparse.Namespace, out: Console) -> int:
     profile = _load(args.profile, args.seed, args.time_scale)
-    asyncio.run(_serve(profile, args.journal, out, args.ready_file, args.control_port))
+    _serve(profile, args.journal, out, args.ready_file, args.control_port, args.toxiproxy)
     return EXIT_OK
 
 
@@ -447,7 +457,7 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
         ),
     )
     profile = Profile(name="sim", lanes={spec.name: spec})
-    asyncio.run(_serve(profile, args.journal, out, args.ready_file, None))
+    _serve(profile, args.journal, out, args.ready_file, None)
     return EXIT_OK
 
 
@@ -473,6 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-scale", type=float, help="multiply every time in the profile (0.1 = ten times faster)")
     s.add_argument("--journal", help="write the journal (JSON Lines) to this file")
     s.add_argument("--control-port", type=int, default=0, help="control API port (default: any free port)")
+    s.add_argument(
+        "--toxiproxy",
+        action="store_true",
+        help="put every lane behind the embedded Toxiproxy (or TOXIPROXY_URL) and print its API URL, "
+        "so toxiproxy-cli and Toxiproxy clients can add network faults by hand",
+    )
     s.add_argument("--ready-file", help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_serve)
 

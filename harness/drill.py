@@ -78,6 +78,8 @@ class Drill:
         journal_path: str | Path | None = None,
         toxiproxy_url: str | None = None,
         control: bool = False,
+        control_port: int = 0,
+        network_layer: bool = False,
     ) -> None:
         overrides: dict[str, Any] = {}
         if seed is not None:
@@ -95,8 +97,11 @@ class Drill:
         self.journal = Journal(journal_path)
         self.journal_path = Path(journal_path) if journal_path else None
         self.toxiproxy_url = toxiproxy_url
+        self.network_layer = network_layer
         self._control_wanted = control
+        self._control_port = control_port
         self.control_url: str | None = None
+        self.toxiproxy_api: str | None = None
         self._bg: BackgroundLanes | None = None
         self._toxics: Any = None
         self._control: Any = None
@@ -126,12 +131,12 @@ class Drill:
         self._bg = BackgroundLanes(lanes).start()
         try:
             self._urls = dict(lanes.urls)
-            if self.profile.toxics:
+            if self.profile.toxics or self.network_layer:
                 self._bg.call(self._start_toxics)
             if self._control_wanted:
                 from .control import ControlServer
 
-                self._control = ControlServer(lanes)
+                self._control = ControlServer(lanes, port=self._control_port)
                 self.control_url = self._bg.call(self._control.start)
         except BaseException:
             self.stop()
@@ -144,9 +149,15 @@ class Drill:
         assert self._bg is not None
         addresses = {n: url.split("://", 1)[1] for n, url in self._bg.lanes.urls.items()}
         self._toxics = ToxicLayer(
-            self.profile.toxics, addresses, self.journal, url=self.toxiproxy_url, time_scale=self.time_scale
+            self.profile.toxics,
+            addresses,
+            self.journal,
+            url=self.toxiproxy_url,
+            time_scale=self.time_scale,
+            all_lanes=self.network_layer,
         )
         self._urls.update(await self._toxics.start())
+        self.toxiproxy_api = self._toxics.server_url
 
     def stop(self) -> None:
         """Stop everything; toxics and proxies are removed even if the workload failed."""

@@ -54,6 +54,7 @@ class ToxicLayer:
         url: str | None = None,
         time_scale: float = 1.0,
         prefix: str = "routechaos",
+        all_lanes: bool = False,
     ) -> None:
         self.toxics = toxics
         self.lane_addresses = dict(lane_addresses)  # lane -> "127.0.0.1:PORT"
@@ -61,6 +62,8 @@ class ToxicLayer:
         self.url = url if url is not None else os.environ.get("TOXIPROXY_URL") or None
         self.time_scale = time_scale
         self.prefix = f"{prefix}_{os.getpid()}_{id(self) % 10_000}"
+        #: every lane behind a proxy (pass-through until a toxic is added, e.g. by toxiproxy-cli)
+        self.all_lanes = all_lanes
         self.proxy_urls: dict[str, str] = {}
         self._server: ToxiproxyServer | None = None
         self._client: AsyncToxiproxyClient | None = None
@@ -78,8 +81,11 @@ class ToxicLayer:
             self.url = await self._server.start("127.0.0.1", 0)
         self._client = AsyncToxiproxyClient(self.url)
         try:
-            for lane in sorted({t.lane for t in self.toxics}):
-                name = f"{self.prefix}_{lane}"
+            lanes = set(self.lane_addresses) if self.all_lanes else {t.lane for t in self.toxics}
+            for lane in sorted(lanes):
+                # our own embedded server: proxies are named after their lanes (what a person
+                # types into toxiproxy-cli); a shared server gets unique names
+                name = lane if self._server is not None else f"{self.prefix}_{lane}"
                 proxy = await self._client.create_proxy(name, "127.0.0.1:0", self.lane_addresses[lane])
                 self._proxies[lane] = name
                 self.proxy_urls[lane] = f"http://{proxy.host}:{proxy.port}"

@@ -67,3 +67,28 @@ def test_unknown_profile_is_a_usage_error(capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "serve" in capsys.readouterr().out
+
+
+def test_serve_with_toxiproxy_lets_a_toxiproxy_client_add_network_faults(tmp_path):
+    """`serve --toxiproxy`: every lane behind a proxy named after it; a Toxiproxy client adds a
+    latency toxic by hand and the lane's URL feels it."""
+    import time
+
+    from harness.toxiproxy.client import ToxiproxyClient
+
+    proc = subprocess.Popen([*CLI, "serve", "--toxiproxy"], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        lines = [proc.stdout.readline().split() for _ in range(4)]
+        urls = {w[1]: w[3] for w in lines if w[0] == "lane"}
+        api = next(w[1] for w in lines if w[0] == "toxiproxy")
+        client = ToxiproxyClient(api)
+        assert set(client.proxies()) == {"ultraspeed", "stable"}
+        assert client.get_proxy("stable").port == int(urls["stable"].rsplit(":", 1)[1])
+        body = {"model": "c", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}
+        client.add_toxic("stable", "latency", attributes={"latency": 300})
+        t0 = time.monotonic()
+        assert httpx.post(urls["stable"] + "/v1/messages", json=body, timeout=10).status_code == 200
+        assert time.monotonic() - t0 >= 0.3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
