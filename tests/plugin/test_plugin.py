@@ -129,3 +129,23 @@ def test_the_readme_example_runs_as_written(pytester):
     pytester.syspathinsert(Path(__file__).resolve().parents[2])  # examples/ from the repository
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_chaos_fixture_under_xdist(pytester):
+    """Two workers, each with its own drill on its own ephemeral ports, at the same time."""
+    pytester.makepyfile(agent=CONFTEST_AGENT)
+    pytester.makefile(".yaml", flaky=PROFILE)
+    pytester.makepyfile(
+        """
+        import pytest
+        from agent import ask
+
+        @pytest.mark.parametrize("n", range(4))
+        @pytest.mark.chaos_profile("flaky.yaml")
+        def test_it(chaos, n):
+            chaos.call(ask, chaos.url("a"), f"q{n}")
+            assert chaos.assert_graceful().passed
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    result.assert_outcomes(passed=4)
