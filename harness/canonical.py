@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-__all__ = ["canonical_text", "canonical_tokens", "estimate_tokens", "fingerprint"]
+__all__ = ["canonical_text", "canonical_tokens", "estimate_tokens", "fingerprint", "iter_canonical_tokens"]
 
 _WORDS = (
     "lane stable route token stream fallback retry budget answer model queue capacity "
@@ -56,6 +56,21 @@ def canonical_tokens(fp: str, n_tokens: int) -> list[str]:
     if out:
         out[0] = out[0][1:]
     return out
+
+
+def iter_canonical_tokens(fp: str) -> Iterator[str]:
+    """The canonical answer's tokens one by one, computed as they are needed: a stream of 2000
+    tokens should not pay for all of them before its first byte."""
+    counter = 0
+    first = True
+    while True:
+        for tok in map(_TABLE.__getitem__, hashlib.sha256(f"{fp}:{counter}".encode()).digest()):
+            if first:
+                first = False
+                yield tok[1:]
+            else:
+                yield tok
+        counter += 1
 
 
 def canonical_text(fp: str, n_tokens: int) -> str:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any
 
-from .canonical import canonical_tokens
+from .canonical import canonical_tokens, iter_canonical_tokens
 from .dialects.base import (
     Completion,
     Dialect,
@@ -149,15 +150,16 @@ class Simulator:
 
     def completion_for(self, req: RequestInfo) -> Completion:
         """The canonical answer, cut at ``max_tokens`` (then finish is ``length``)."""
-        return self._answer(req)[0]
+        return self._answer(req)
 
-    def _answer(self, req: RequestInfo) -> tuple[Completion, list[str]]:
+    def _answer(self, req: RequestInfo, *, text: bool = True) -> Completion:
+        """The answer's size and finish; its text only when asked (a stream makes it as it goes)."""
         n = self.settings.answer_tokens
         finish = "stop"
         if req.max_tokens is not None and req.max_tokens < n:
             n, finish = req.max_tokens, "length"
-        tokens = canonical_tokens(req.fingerprint, n)
-        return Completion(text="".join(tokens), usage=Usage(req.prompt_tokens, n), finish=finish), tokens
+        body = "".join(canonical_tokens(req.fingerprint, n)) if text else ""
+        return Completion(text=body, usage=Usage(req.prompt_tokens, n), finish=finish)
 
     def expected_tokens(self, req: RequestInfo) -> int:
         return self.completion_for(req).usage.output_tokens
@@ -170,7 +172,7 @@ class Simulator:
             r = dialect.render_error(ErrorSpec(self.settings.capacity_error, retry_after=1.0), req)
             return SimResponse(r.status, r.headers, body=r.body)
         try:
-            completion, tokens = self._answer(req)
+            completion = self._answer(req, text=not req.stream)
             if not req.stream:
                 s = self.settings
                 await asyncio.sleep(s.ttft + completion.usage.output_tokens / s.tokens_per_second)
@@ -184,14 +186,14 @@ class Simulator:
         return SimResponse(
             200,
             dialect.stream_headers(req),
-            events=self._stream(enc, completion, tokens),
+            events=self._stream(enc, completion, iter_canonical_tokens(req.fingerprint)),
             completion=completion,
             queued=queued,
             encoder=enc,
         )
 
     async def _stream(
-        self, enc: StreamEncoder, completion: Completion, tokens: list[str]
+        self, enc: StreamEncoder, completion: Completion, tokens: Iterator[str]
     ) -> AsyncIterator[list[Event]]:
         s = self.settings
         loop = asyncio.get_running_loop()
@@ -204,7 +206,8 @@ class Simulator:
                 group = max(1, round(s.tokens_per_second / s.max_events_per_second))
             first_due = start + s.ttft
             i = 0
-            n = len(tokens)
+            n = completion.usage.output_tokens
+            sent: list[str] = []
             while i < n:
                 # the first token goes alone so time to first token is exact; then groups
                 j = min(n, i + (group if i else 1))
@@ -215,8 +218,10 @@ class Simulator:
                     now = loop.time()
                 while j < n and first_due + j * per_token <= now:  # a late wake-up catches up
                     j += 1
-                yield [enc.content("".join(tokens[i:j]), j - i)]
+                chunk = list(islice(tokens, j - i))
+                sent += chunk
+                yield [enc.content("".join(chunk), j - i)]
                 i = j
-            yield enc.finish(completion)
+            yield enc.finish(replace(completion, text="".join(sent)))
         finally:
             self.capacity.release()

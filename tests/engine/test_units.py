@@ -134,3 +134,12 @@ def test_simulator_max_tokens_gives_length():
     )
     c = sim.completion_for(req)
     assert c.finish == "length" and c.usage.output_tokens == 5
+
+
+def test_lazy_canonical_tokens_match_the_eager_ones():
+    from itertools import islice
+
+    from harness.canonical import iter_canonical_tokens
+
+    for n in (0, 1, 31, 32, 33, 500):
+        assert list(islice(iter_canonical_tokens("fp"), n)) == canonical_tokens("fp", n)
