@@ -86,6 +86,22 @@ class SSEDecoder:
 
 
 def _parse(raw: bytes) -> SSEEvent | None:
+    # fast paths for the two shapes providers send thousands of times a second:
+    # "data: ...\n\n" and "event: name\ndata: ...\n\n" (one data line, LF framing)
+    if raw.endswith(b"\n\n") and b"\r" not in raw:
+        first = raw.find(b"\n")
+        if raw.startswith(b"data: ") and first == len(raw) - 2:
+            return SSEEvent(raw=raw, event=None, data=raw[6:-2].decode("utf-8", errors="replace"))
+        if (
+            raw.startswith(b"event: ")
+            and raw.startswith(b"data: ", first + 1)
+            and raw.find(b"\n", first + 1) == len(raw) - 2
+        ):
+            return SSEEvent(
+                raw=raw,
+                event=raw[7:first].decode("utf-8", errors="replace"),
+                data=raw[first + 7 : -2].decode("utf-8", errors="replace"),
+            )
     text = raw.decode("utf-8", errors="replace")
     event: str | None = None
     data_lines: list[str] = []
