@@ -12,6 +12,7 @@ override.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -158,7 +159,8 @@ def profile_dirs() -> list[Path]:
     if env:
         dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
     dirs.append(Path.cwd() / "fault_profiles")
-    dirs.append(Path(__file__).resolve().parent.parent / "fault_profiles")
+    dirs.append(Path(__file__).resolve().parent.parent / "fault_profiles")  # a checkout (editable install)
+    dirs.append(Path(sys.prefix) / "share" / "routechaos" / "fault_profiles")  # a wheel's data files
     seen: list[Path] = []
     for d in dirs:
         if d not in seen:
