@@ -161,9 +161,6 @@ class Simulator:
         body = "".join(canonical_tokens(req.fingerprint, n)) if text else ""
         return Completion(text=body, usage=Usage(req.prompt_tokens, n), finish=finish)
 
-    def expected_tokens(self, req: RequestInfo) -> int:
-        return self.completion_for(req).usage.output_tokens
-
     async def respond(self, req: RequestInfo, dialect: Dialect) -> SimResponse:
         """Answer ``req``; the slot is held until the stream (or the wait) is over."""
         try:

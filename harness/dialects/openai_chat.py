@@ -37,7 +37,7 @@ from .base import (
     text_of,
 )
 
-__all__ = ["OPENAI_ERRORS", "OpenAIChat", "openai_error_fields"]
+__all__ = ["OPENAI_ERRORS", "OpenAIChat", "openai_error_fields", "openai_headers", "openai_ratelimit_headers"]
 
 #: kind -> (status, type, code, message template). ``{model}`` is filled in.
 OPENAI_ERRORS: dict[ErrorKind, tuple[int, str, str | None, str]] = {
@@ -141,6 +141,17 @@ def openai_error_fields(spec: ErrorSpec, model: str | None) -> tuple[int, dict[s
     return spec.status or status, {"message": message, "type": etype, "param": None, "code": code}
 
 
+def openai_headers() -> list[tuple[str, str]]:
+    """The ids and debugging headers api.openai.com puts on every answer (``x-request-id`` is what
+    the SDK surfaces as ``request_id``)."""
+    return [
+        ("x-request-id", request_id()),
+        ("openai-version", "2020-10-01"),
+        ("openai-organization", "org-routechaos"),
+        ("openai-processing-ms", "1"),
+    ]
+
+
 def openai_ratelimit_headers(snap: RateLimitSnapshot) -> list[tuple[str, str]]:
     """``x-ratelimit-*`` headers: counts as integers, resets as Go durations."""
     out: list[tuple[str, str]] = []
@@ -205,14 +216,7 @@ class OpenAIChat(Dialect):
         )
 
     def _headers(self) -> list[tuple[str, str]]:
-        if self.variant != "openai":
-            return []
-        return [
-            ("x-request-id", request_id()),
-            ("openai-version", "2020-10-01"),
-            ("openai-organization", "org-routechaos"),
-            ("openai-processing-ms", "1"),
-        ]
+        return openai_headers() if self.variant == "openai" else []  # vLLM and Ollama send none
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
         body = {

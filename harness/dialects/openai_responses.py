@@ -37,7 +37,7 @@ from .base import (
     retry_headers,
     text_of,
 )
-from .openai_chat import openai_error_fields, openai_ratelimit_headers
+from .openai_chat import openai_error_fields, openai_headers, openai_ratelimit_headers
 
 __all__ = ["OpenAIResponses"]
 
@@ -104,11 +104,11 @@ class OpenAIResponses(Dialect):
         body = _response_obj(
             "resp_" + request_id(""), req, status, [item], usage=_usage(completion.usage), incomplete=reason
         )
-        return Rendered(200, [("content-type", "application/json"), *_openai_headers()], json.dumps(body).encode())
+        return Rendered(200, [("content-type", "application/json"), *openai_headers()], json.dumps(body).encode())
 
     def render_error(self, spec: ErrorSpec, req: RequestInfo | None = None) -> Rendered:
         status, err = openai_error_fields(spec, req.model if req else None)
-        headers = _openai_headers() + retry_headers(spec)
+        headers = openai_headers() + retry_headers(spec)
         if spec.ratelimit is not None:
             headers += self.ratelimit_headers(spec.ratelimit)
         if spec.raw_body is not None:
@@ -135,7 +135,7 @@ class OpenAIResponses(Dialect):
         return openai_ratelimit_headers(snap)
 
     def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
-        return super().stream_headers(req) + _openai_headers()
+        return super().stream_headers(req) + openai_headers()
 
     def stream_encoder(self, req: RequestInfo) -> StreamEncoder:
         return _ResponsesEncoder(req)
@@ -209,17 +209,6 @@ def _finish_of(resp: dict[str, Any]) -> str | None:
     if status == "incomplete":
         return _INCOMPLETE_IN.get((resp.get("incomplete_details") or {}).get("reason"), "length")
     return "stop" if status == "completed" else None
-
-
-def _openai_headers() -> list[tuple[str, str]]:
-    """The ids and debugging headers api.openai.com puts on every answer (``x-request-id`` is what
-    the SDK surfaces as ``request_id``)."""
-    return [
-        ("x-request-id", request_id()),
-        ("openai-version", "2020-10-01"),
-        ("openai-organization", "org-routechaos"),
-        ("openai-processing-ms", "1"),
-    ]
 
 
 def _usage(u: Usage) -> dict[str, Any]:

@@ -63,14 +63,12 @@ def register(name: str) -> Callable[[F], F]:
 
 @dataclasses.dataclass
 class Fault(Intervention):
-    """Base of every fault. ``scale`` is set by the plan (the drill's time scale)."""
+    """Base of every fault: its dataclass fields are its profile attributes; durations declared
+    with :func:`seconds` become real seconds through :meth:`s` (the attempt's time scale)."""
 
     name: ClassVar[str] = "fault"
     #: lane-level faults act on the listener over time (refuse), not on one attempt
     lane_level: ClassVar[bool] = False
-    #: faults that keep state per lane (a token bucket) are asked per attempt even when the
-    #: schedule says no, through :meth:`select`
-    family: ClassVar[str] = "http"
 
     def s(self, ctx: AttemptContext | None, value: float | None) -> float:
         """A duration attribute in real seconds for this drill."""

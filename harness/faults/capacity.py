@@ -36,7 +36,7 @@ import time
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from ..dialects.base import ErrorKind, ErrorSpec, RateLimitSnapshot, Rendered, go_duration, rfc3339
 from ..proxy.hooks import AttemptContext, Intervention
@@ -133,7 +133,6 @@ class RateLimiterFault(Fault):
     ``max:``), since an admitted attempt is what the lane would do anyway.
     """
 
-    family: ClassVar[str] = "capacity"
 
     requests_per_minute: int | None = attr(None, "requests admitted per minute")
     tokens_per_minute: int | None = attr(None, "prompt plus completion tokens per minute")
@@ -397,7 +396,6 @@ class ConcurrencyCap(Fault):
     (``queued: true`` in the fault record; ``queue_timeout: true`` when the wait ran out).
     """
 
-    family: ClassVar[str] = "capacity"
 
     slots: int = attr(1, "concurrent requests admitted")
     queue: int = attr(0, "requests that may wait for a slot; more get the error at once")

@@ -9,13 +9,22 @@ lane (reference: provider-wire-formats.md, F01-F09, F24-F28).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..canonical import canonical_tokens
-from ..dialects.base import Completion, ErrorKind, ErrorSpec, Event, EventKind, RateLimitSnapshot, Rendered, Usage
+from ..dialects.base import (
+    Completion,
+    ErrorKind,
+    ErrorSpec,
+    Event,
+    EventKind,
+    RateLimitSnapshot,
+    Rendered,
+    Usage,
+    edge_html,
+)
 from ..proxy.hooks import AttemptContext, StreamItem
 from .base import Fault, FaultAttrError, attr, register, seconds
 
@@ -53,19 +62,23 @@ class ErrorFault(Fault):
     should_retry: bool | None = attr(None, "send x-should-retry: true/false")
     body: str = attr("json", "json (the provider's), html (an edge proxy's page) or empty", ("json", "html", "empty"))
 
+    #: the status an edge proxy answers with when this fault sends a non-JSON body (502/504)
+    edge_status: ClassVar[int | None] = None
+
     def spec(self, ctx: AttemptContext) -> ErrorSpec:
         ra = self.s(ctx, self.retry_after) if self.retry_after is not None else None
         raw_body: bytes | None = None
         ctype = None
+        status = self.status
+        if self.body != "json" and status is None:
+            status = self.edge_status
         if self.body == "empty":
             raw_body, ctype = b"", "text/plain"
         elif self.body == "html":
-            from ..dialects.base import edge_html
-
-            raw_body, ctype = edge_html(self.status or 502), "text/html"
+            raw_body, ctype = edge_html(status or 502), "text/html"
         return ErrorSpec(
             self.error_kind(),
-            status=self.status,
+            status=status,
             message=self.message,
             retry_after=ra,
             retry_after_raw=self.retry_after_raw,
@@ -185,11 +198,8 @@ class BadGateway(ErrorFault):
     """F07: an edge proxy's 502, an HTML page unless ``body: json``."""
 
     kind: ClassVar[ErrorKind] = ErrorKind.BAD_GATEWAY
+    edge_status: ClassVar[int | None] = 502
     body: str = attr("html", "html (default), json or empty", ("json", "html", "empty"))
-
-    def spec(self, ctx: AttemptContext) -> ErrorSpec:
-        s = super().spec(ctx)
-        return dataclasses.replace(s, status=s.status or 502) if self.body != "json" else s
 
 
 @register("gateway_timeout")
@@ -198,14 +208,7 @@ class GatewayTimeout(BadGateway):
     """F07: an edge proxy's 504."""
 
     kind: ClassVar[ErrorKind] = ErrorKind.GATEWAY_TIMEOUT
-
-    def spec(self, ctx: AttemptContext) -> ErrorSpec:
-        s = ErrorFault.spec(self, ctx)
-        if self.body == "html":
-            from ..dialects.base import edge_html
-
-            s = dataclasses.replace(s, status=s.status or 504, raw_body=edge_html(s.status or 504))
-        return s
+    edge_status: ClassVar[int | None] = 504
 
 
 @register("unavailable")

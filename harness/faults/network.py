@@ -43,7 +43,6 @@ class _Drop(Fault):
     (delivered) stays 0: the journal shows the work that was paid for and lost.
     """
 
-    family: ClassVar[str] = "network"
     mode: ClassVar[CloseMode] = CloseMode.RESET
     reason: ClassVar[str] = EndReason.RESET.value
 
@@ -125,7 +124,6 @@ class Refuse(Fault):
     ``lane_flap`` is this fault with ``schedule: {every: 10, for: 3}`` (see the module doc).
     """
 
-    family: ClassVar[str] = "network"
     lane_level: ClassVar[bool] = True
 
     drop_connections: bool = attr(False, "also reset every open connection when the lane goes down (a crash)")

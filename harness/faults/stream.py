@@ -24,7 +24,6 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import ClassVar
 
 from ..dialects.base import ErrorKind, ErrorSpec, Event, EventKind
 from ..journal import EndReason
@@ -185,7 +184,6 @@ async def _quiet(
 class StreamFault(Fault):
     """Base of the stream family: acts on streamed answers only."""
 
-    family: ClassVar[str] = "stream"
 
 
 # -- F14 ---------------------------------------------------------------------------------------
