@@ -304,13 +304,11 @@ class Lane:
                     return resp
                 if not item:
                     continue
-                _account(attempt, item, journal)
-                for ev in item:
-                    if ev.kind is EventKind.TERMINATOR:
-                        saw_terminator = True
-                    elif ev.kind is EventKind.ERROR:
-                        saw_error = True
-                        attempt.error = attempt.error or {"inband": True}
+                ended = _account(attempt, item, journal)
+                if ended is EventKind.TERMINATOR:
+                    saw_terminator = True
+                elif ended is EventKind.ERROR:
+                    saw_error = True
                 await resp.write(b"".join(ev.data for ev in item) if len(item) > 1 else item[0].data)
                 if (saw_terminator or saw_error) and attempt.end_reason == EndReason.UNKNOWN.value:
                     # the semantic end is on the wire: a client that hangs up now (openai stops
@@ -378,11 +376,19 @@ def _with_headers(r: Rendered, extra: list[tuple[str, str]]) -> Rendered:
     return Rendered(r.status, _merge(r.headers, extra), r.body) if extra else r
 
 
-def _account(attempt: Attempt, batch: list[Event], journal: Journal) -> None:
-    """Update counters and token times from one batch about to be written."""
+def _account(attempt: Attempt, batch: list[Event], journal: Journal) -> EventKind | None:
+    """Update counters and token times from one batch about to be written, in one pass (this is
+    the lane's per-event path); returns ``ERROR`` or ``TERMINATOR`` if the batch carries one."""
     now = None
+    ended: EventKind | None = None
     for ev in batch:
         attempt.events += 1
+        kind = ev.kind
+        if kind is EventKind.ERROR:
+            ended = kind
+            attempt.error = attempt.error or {"inband": True}
+        elif kind is EventKind.TERMINATOR and ended is None:
+            ended = kind
         if ev.text:  # content events, and Gemini's last chunk, which carries words and the finish
             now = now if now is not None else journal.now()
             if attempt.t_first_token is None:
@@ -394,6 +400,7 @@ def _account(attempt: Attempt, batch: list[Event], journal: Journal) -> None:
             attempt.finish = ev.finish
         if ev.usage is not None:
             attempt.usage = ev.usage.to_dict()
+    return ended
 
 
 def _abort_with_rst(transport: asyncio.BaseTransport) -> None:
