@@ -84,11 +84,9 @@ class LaneSet:
         await self.stop()
 
 
-def _default_plan(profile: Profile, journal: Journal, time_scale: float) -> FaultHook | None:
-    try:
-        from .faults.plan import FaultPlan
-    except ImportError:
-        return None
+def _default_plan(profile: Profile, journal: Journal, time_scale: float) -> FaultHook:
+    from .faults.plan import FaultPlan  # imported here: the plan imports this package's profile module
+
     return FaultPlan(profile, journal, time_scale=time_scale)
 
 
