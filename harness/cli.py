@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -180,32 +181,6 @@ def _run_dir(base: str | None, profile: Profile) -> Path:
     return Path("routechaos-runs") / f"{profile.name}-{stamp}"
 
 
-def _progress_line(drill: object, elapsed: float) -> str:
-    from .drill import Drill
-
-    assert isinstance(drill, Drill)
-    parts = []
-    per_lane: dict[str, list[int]] = {}
-    for a in drill.journal.attempts():
-        c = per_lane.setdefault(a.lane, [0, 0, 0])
-        c[0] += 1
-        c[1] += 1 if a.outcome != "ok" else 0
-        c[2] += 1 if a.fault_name else 0
-    for lane in drill.profile.lanes:
-        n, bad, faulted = per_lane.get(lane, [0, 0, 0])
-        parts.append(f"{lane}: {n} attempts, {bad} not ok, {faulted} faulted")
-    open_windows: dict[str, str] = {}
-    for m in drill.journal.marks():
-        key = f"{m.detail.get('fault') or m.detail.get('toxic') or ''}@{m.lane or '*'}"
-        if m.kind in ("fault_window_open", "toxic_window_open", "lane_down"):
-            open_windows[key] = m.kind
-        elif m.kind in ("fault_window_close", "toxic_window_close", "lane_up"):
-            open_windows.pop(key, None)
-    phase = ", ".join(open_windows) if open_windows else "no fault window open"
-    t_profile = elapsed / drill.time_scale
-    return f"t={t_profile:6.1f}s (profile time) | " + " | ".join(parts) + f" | {phase}"
-
-
 def cmd_drill(args: argparse.Namespace, out: Console) -> int:
     """Start the lanes, run the agent with their URLs in its environment, judge, report."""
     import shutil
@@ -213,6 +188,7 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
 
     from .drill import Drill
     from .report import print_summary, write_html_report
+    from .report.live import LiveView, log_tail
 
     command = list(args.command)
     if not command:
@@ -235,12 +211,14 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
         out.print(f"  agent: {' '.join(command)}  (output: {log_path})")
         env = {**os.environ, **drill.env()}
         t0 = time.monotonic()
-        with open(log_path, "wb") as log:
+        live = LiveView(
+            out, drill.journal, profile, expected_calls=args.expect_calls, quiet=args.quiet, every=args.progress_every
+        )
+        with open(log_path, "wb") as log, live:
             try:
                 proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
             except OSError as exc:
                 raise UsageError(f"cannot start agent command {command[0]}: {exc.strerror}") from None
-            last = 0.0
             deadline = t0 + args.timeout
             while proc.poll() is None:
                 now = time.monotonic()
@@ -249,9 +227,6 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
                     proc.wait()
                     out.print(f"[red]agent did not finish within {args.timeout:g}s: stopped[/red]")
                     break
-                if not args.quiet and now - last >= args.progress_every:
-                    out.print(_progress_line(drill, now - t0), highlight=False)
-                    last = now
                 time.sleep(0.05)
             rc = proc.returncode
     finally:
@@ -259,13 +234,15 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
     report = drill.evaluate()
     journal = drill.profile_time_journal()
     out.print()
-    print_summary(out, journal, report)
+    print_summary(out, journal, report, profile=profile)
     html_path = write_html_report(journal, report, run_dir / "report.html", profile=profile)
     (run_dir / "checks.json").write_text(json.dumps(report.to_json(), indent=2, default=str))
     out.print(f"journal {journal_path}")
     out.print(f"report  {html_path}")
     if rc not in (0, None):
-        out.print(f"[red]agent exited with status {rc}[/red]")
+        out.print(f"[red]agent exited with status {rc}[/red]; the end of its output ({log_path}):")
+        for line in log_tail(log_path) or ["(no output)"]:
+            out.print("  " + line, markup=False, highlight=False)
         return EXIT_CHECK_FAILED
     return EXIT_CHECK_FAILED if report.failed() else EXIT_OK
 
@@ -276,7 +253,7 @@ def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
 
     if args.action == "list":
         seen: set[str] = set()
-        width = max(60, out.width)
+        width = max(60, out.width) if out.is_terminal else None  # piped: whole descriptions
         for d in profile_dirs():
             for path in sorted(d.glob("*.yaml")) if d.is_dir() else []:
                 if path.stem in seen:
@@ -286,7 +263,9 @@ def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
                     p = load_profile(path)
                     desc = " ".join(p.description.split())
                     line = f"{path.stem:32} {len(p.faults):2} fault(s) {len(p.checks):2} check(s)  {desc}"
-                    out.print(line if len(line) <= width else line[: width - 1] + "…", highlight=False, markup=False)
+                    if width is not None and len(line) > width:
+                        line = line[: width - 1] + "…"
+                    out.print(line, highlight=False, markup=False, soft_wrap=True)
                 except ProfileError as exc:
                     out.print(f"{path.stem:32} [red]invalid: {exc}[/red]", highlight=False)
         return EXIT_OK
@@ -294,10 +273,12 @@ def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
         path = find_profile(args.name)
         p = load_profile(path)
         out.print(f"[bold]{p.name}[/bold]  ({path})")
+        for base in _extends_chain(path):
+            out.print(f"  extends {base}", highlight=False)
         if p.description:
-            out.print(p.description.strip())
+            out.print(_cite_existing(p.description.strip(), path), markup=False)
         if p.incident:
-            out.print(f"[dim]incident:[/dim] {p.incident.strip()}")
+            out.print("[dim]incident:[/dim] " + _escape(_cite_existing(p.incident.strip(), path)))
         out.print(f"seed {p.seed}, time scale {p.time_scale:g}")
         for lane in p.lanes.values():
             sim = lane.simulator
@@ -327,11 +308,64 @@ def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
     return EXIT_USAGE if bad else EXIT_OK
 
 
+_DOC_REF = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.md)\b")
+
+
+def _doc_roots(profile_path: Path) -> list[Path]:
+    from .profile import profile_dirs
+
+    root = Path(__file__).resolve().parent.parent
+    return [profile_path.parent, root, *profile_dirs(), Path(sys.prefix) / "share" / "routechaos"]
+
+
+def _cite_existing(text: str, profile_path: Path) -> str:
+    """A profile's text with every document it cites (``NAME.md``) that is not in this install
+    marked as such: ``profiles show`` points only at files a reader can open."""
+    roots = _doc_roots(profile_path)
+
+    def mark(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return name if any((r / name).is_file() for r in roots) else f"{name} (not in this install)"
+
+    return _DOC_REF.sub(mark, text)
+
+
+def _extends_chain(path: Path) -> list[Path]:
+    """The files a profile extends, nearest first, as found on disk."""
+    import yaml
+
+    from .profile import find_profile
+
+    chain: list[Path] = []
+    here = path
+    while len(chain) < 16:
+        try:
+            ref = (yaml.safe_load(here.read_text(encoding="utf-8")) or {}).get("extends")
+        except (OSError, yaml.YAMLError, AttributeError):
+            break
+        if not isinstance(ref, str):
+            break
+        try:
+            here = find_profile(ref, relative_to=here.parent)
+        except ProfileError:
+            break
+        chain.append(here)
+    return chain
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 # -- report -------------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace, out: Console) -> int:
-    """Re-judge a saved journal and write its HTML report."""
+    """Re-judge a saved journal, write its HTML report, print a summary (text, JSON or Markdown)."""
     from .checks import evaluate_all, make_check
     from .report import print_summary, write_html_report
+    from .report.model import build_model
+    from .report.summary import to_json, to_markdown
 
     path = Path(args.journal)
     if not path.is_file():
@@ -352,10 +386,20 @@ def cmd_report(args: argparse.Namespace, out: Console) -> int:
         checks = []
     judged = journal.rescaled(1 / time_scale) if time_scale != 1.0 else journal
     report = evaluate_all(judged, checks) if checks else None
-    print_summary(out, judged, report)
     target = Path(args.out) if args.out else path.with_name("report.html")
     write_html_report(judged, report, target, profile=profile)
-    out.print(f"report  {target}")
+    fmt = getattr(args, "format", "text")
+    if fmt == "text":
+        print_summary(out, judged, report, profile=profile)
+        out.print(f"report  {target}")
+    else:
+        model = build_model(judged, report, profile)
+        if fmt == "json":
+            text = json.dumps(to_json(model, journal=str(path), report=str(target)), indent=2, default=str)
+        else:
+            text = to_markdown(model, report=str(target))
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
     return EXIT_CHECK_FAILED if report is not None and report.failed() else EXIT_OK
 
 
@@ -417,6 +461,7 @@ def _demo_drill(args: argparse.Namespace, out: Console) -> int:
         out=args.out,
         timeout=120.0,
         progress_every=1.0,
+        expect_calls=40,
         quiet=False,
         command=[
             sys.executable,
@@ -479,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="start a profile's lanes and keep them up until interrupted")
     s.add_argument("profile", nargs="?", help="profile name or path (default: two simulated lanes)")
-    s.add_argument("--seed", type=int)
+    s.add_argument("--seed", type=int, help="the seed of every seeded fault decision (default: the profile's)")
     s.add_argument("--time-scale", type=float, help="multiply every time in the profile (0.1 = ten times faster)")
     s.add_argument("--journal", help="write the journal (JSON Lines) to this file")
     s.add_argument("--control-port", type=int, default=0, help="control API port (default: any free port)")
@@ -503,14 +548,14 @@ def build_parser() -> argparse.ArgumentParser:
     fa.add_argument("attrs", nargs="*", metavar="KEY=VALUE", help="fault attributes")
     fsub.add_parser("list", help="list the running faults")
     fr = fsub.add_parser("remove", help="remove a fault by name ('all' for every fault)")
-    fr.add_argument("name")
+    fr.add_argument("name", help="the fault's name (see 'routechaos fault list'), or 'all'")
     f.set_defaults(func=cmd_fault)
 
     d = sub.add_parser(
         "demo", help="stream one completion through two simulated lanes, then a fault drill of the example router"
     )
     d.add_argument("profile", nargs="?", help="profile name or path (default: two simulated lanes)")
-    d.add_argument("--prompt", default="Say hello from the premium lane.")
+    d.add_argument("--prompt", default="Say hello from the premium lane.", help="the prompt streamed through each lane")
     d.add_argument("--journal", help="write the journal (JSON Lines) to this file")
     d.add_argument("--no-drill", action="store_true", help="only stream through the lanes, skip the demo drill")
     d.add_argument("--out", help="directory for the demo drill's journal and report")
@@ -520,15 +565,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--dialect", default="openai", help="openai, openai-chat, openai-responses, anthropic, gemini, vllm, ollama"
     )
-    m.add_argument("--name", default="sim")
-    m.add_argument("--host", default="127.0.0.1")
-    m.add_argument("--port", type=int, default=0)
+    m.add_argument("--name", default="sim", help="lane name in the journal (default: sim)")
+    m.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    m.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
     m.add_argument("--tps", type=float, default=1000.0, help="tokens per second per stream")
     m.add_argument("--ttft", type=float, default=0.05, help="time to first token, seconds")
-    m.add_argument("--answer-tokens", type=int, default=32)
+    m.add_argument("--answer-tokens", type=int, default=32, help="tokens in every canonical answer (default: 32)")
     m.add_argument("--slots", type=int, default=None, help="concurrent generations (default unlimited)")
     m.add_argument("--queue", type=int, default=0, help="calls allowed to wait for a slot")
-    m.add_argument("--journal")
+    m.add_argument("--journal", help="write the journal (JSON Lines) to this file")
     m.add_argument("--ready-file", help=argparse.SUPPRESS)
     m.set_defaults(func=cmd_sim)
 
@@ -540,32 +585,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dr.add_argument("profile", help="profile name or path")
     dr.add_argument("command", nargs="*", help="-- then the agent command")
-    dr.add_argument("--seed", type=int)
+    dr.add_argument("--seed", type=int, help="the seed of every seeded fault decision (default: the profile's)")
     dr.add_argument("--time-scale", type=float, help="multiply every time in the profile (0.1 = ten times faster)")
     dr.add_argument("--out", help="directory for journal.jsonl, report.html, checks.json (default routechaos-runs/...)")
     dr.add_argument("--timeout", type=float, default=600.0, help="stop the agent after this many seconds")
+    dr.add_argument(
+        "--expect-calls",
+        type=int,
+        metavar="N",
+        help="how many calls the agent will make, if known: the live view shows calls done out of N",
+    )
     dr.add_argument("--progress-every", type=float, default=1.0, help=argparse.SUPPRESS)
-    dr.add_argument("--quiet", action="store_true", help="no live progress lines")
+    dr.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no live view (by default: a status region on a terminal, a line per change in a log)",
+    )
     dr.set_defaults(func=cmd_drill)
 
     pr = sub.add_parser("profiles", help="list, show or validate fault profiles")
     psub = pr.add_subparsers(dest="action", metavar="ACTION", required=True)
     psub.add_parser("list", help="the shipped catalogue and profiles in ./fault_profiles")
     ps = psub.add_parser("show", help="what a profile does")
-    ps.add_argument("name")
+    ps.add_argument("name", help="profile name or path")
     pv = psub.add_parser("validate", help="validate profiles; errors name file, line and field")
-    pv.add_argument("names", nargs="+")
+    pv.add_argument("names", nargs="+", metavar="PROFILE", help="profile names or paths")
     pr.set_defaults(func=cmd_profiles)
 
     rp = sub.add_parser("report", help="judge a saved journal again and write its HTML report")
     rp.add_argument("journal", help="journal.jsonl written by a drill")
     rp.add_argument("--profile", help="judge with this profile's checks (default: the checks the drill ran)")
     rp.add_argument("--out", help="HTML file to write (default: report.html beside the journal)")
+    rp.add_argument(
+        "--format",
+        choices=("text", "json", "md"),
+        default="text",
+        help="what to print: the terminal summary (text), JSON for CI bots, or Markdown for a pull-request "
+        "comment or $GITHUB_STEP_SUMMARY (default: text)",
+    )
     rp.set_defaults(func=cmd_report)
 
     t = sub.add_parser("toxiproxy", help="run the embedded Toxiproxy-compatible server")
-    t.add_argument("--host", default="127.0.0.1")
-    t.add_argument("--port", type=int, default=8474)
+    t.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    t.add_argument("--port", type=int, default=8474, help="API port (default: 8474, Toxiproxy's)")
     t.set_defaults(func=cmd_toxiproxy)
     return p
 

@@ -125,6 +125,7 @@ class Drill:
             source=self.profile.source,
             seed=self.profile.seed,
             time_scale=self.time_scale,
+            lanes=list(self.profile.lanes),
             checks=[{c.name: c.params} for c in self.profile.checks],
         )
         lanes = LaneSet(self.profile, self.journal)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from .checks import CHECKS, make_check
 from .dialects import DIALECT_NAMES
 from .simulator import SimSettings
+from .suggest import did_you_mean
 from .yamlpos import Located, ProfileError, load_located, read_located
 
 __all__ = [
@@ -182,7 +183,11 @@ def find_profile(name_or_path: str | Path, relative_to: Path | None = None) -> P
         if c.is_file():
             return c
     known = sorted({q.stem for d in profile_dirs() if d.is_dir() for q in d.glob("*.yaml")})
-    hint = f"; shipped profiles: {', '.join(known)}" if known else ""
+    guess = did_you_mean(Path(stem).stem, known)
+    if guess:
+        hint = f"; {guess} ('routechaos profiles list' shows all {len(known)})"
+    else:
+        hint = f"; shipped profiles: {', '.join(known)}" if known else ""
     raise ProfileError(f"profile {str(name_or_path)!r} not found{hint}")
 
 
@@ -449,7 +454,7 @@ def _fault(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> FaultS
         raise loc.error((*path, "fault"), "required: the fault's name (rate_limit, overloaded, stream_cut, ...)")
     lane = raw.get("lane", "*")
     if lane != "*" and lane not in lanes:
-        raise loc.error((*path, "lane"), f"no lane named {lane!r}; lanes: {', '.join(lanes)}")
+        raise loc.error((*path, "lane"), _no_lane(lane, lanes))
     spec = FaultSpec(
         fault=kind,
         lane=lane,
@@ -494,6 +499,11 @@ def _validate_schedule(loc: Located, path: tuple[str | int, ...], raw: Any) -> N
         raise loc.error(sub, str(exc.args[0] if exc.args else exc)) from None
 
 
+def _no_lane(lane: Any, lanes: dict[str, LaneSpec]) -> str:
+    guess = did_you_mean(str(lane), lanes)
+    return f"no lane named {lane!r}; " + (guess or f"lanes: {', '.join(lanes)}")
+
+
 def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicSpec:
     path: tuple[str | int, ...] = ("toxics", i)
     if not isinstance(raw, dict):
@@ -505,7 +515,7 @@ def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicS
     if lane is None:
         raise loc.error((*path, "lane"), f"required: the lane the toxic sits in front of ({', '.join(lanes)})")
     if lane not in lanes:
-        raise loc.error((*path, "lane"), f"no lane named {lane!r}; lanes: {', '.join(lanes)}")
+        raise loc.error((*path, "lane"), _no_lane(lane, lanes))
     ttype = raw.get("type")
     if ttype not in TOXIC_TYPES:
         raise loc.error((*path, "type"), f"must be one of {', '.join(TOXIC_TYPES)} (got {ttype!r})")
@@ -556,7 +566,8 @@ def _check(loc: Located, i: int, raw: Any) -> CheckSpec:
     spec = CheckSpec(name=name, params=params, line=loc.line_of(path))
     cls = CHECKS.get(name)
     if cls is None:
-        raise loc.error((*path, name), f"unknown check; known checks: {', '.join(sorted(CHECKS))}")
+        guess = did_you_mean(name, CHECKS)
+        raise loc.error((*path, name), f"unknown check; {guess or 'known checks: ' + ', '.join(sorted(CHECKS))}")
     import dataclasses
 
     known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]

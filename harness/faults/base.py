@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from ..proxy.hooks import AttemptContext, Intervention
+from ..suggest import did_you_mean
 
 __all__ = ["FAULTS", "Fault", "FaultAttrError", "fault_names", "make_fault", "register", "seconds"]
 
@@ -104,7 +105,9 @@ def make_fault(name: str, attrs: dict[str, Any] | None = None) -> Fault:
     _load_all()
     cls = FAULTS.get(name)
     if cls is None:
-        raise FaultAttrError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULTS))}", "fault")
+        guess = did_you_mean(name, FAULTS)
+        known = guess or "known faults: " + ", ".join(sorted(FAULTS))
+        raise FaultAttrError(f"unknown fault {name!r}; {known}", "fault")
     attrs = dict(attrs or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
@@ -113,7 +116,9 @@ def make_fault(name: str, attrs: dict[str, Any] | None = None) -> Fault:
         f = fields.get(key)
         if f is None:
             known = ", ".join(sorted(fields)) or "none"
-            raise FaultAttrError(f"unknown attribute for fault {name!r}; its attributes: {known}", key)
+            guess = did_you_mean(key, fields)
+            hint = f"{guess} " if guess else ""
+            raise FaultAttrError(f"unknown attribute for fault {name!r}; {hint}its attributes: {known}", key)
         kwargs[key] = _coerce(key, value, hints[key], f.metadata.get("choices"))
     try:
         fault = cls(**kwargs)

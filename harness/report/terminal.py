@@ -1,56 +1,59 @@
-"""The terminal summary of a drill: lanes at a glance, then every check's verdict."""
+"""The terminal summary of a drill: lanes at a glance, calls by state, then the checks, failures
+first with their evidence (the same call and attempt ids as the HTML report)."""
 
 from __future__ import annotations
 
-from collections import Counter
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from ..checks import Report, Verdict, render_failure
 from ..journal import Journal
+from .model import build_model
+from .summary import lane_counts
 
 __all__ = ["print_summary"]
 
 _STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.UNKNOWN: "yellow"}
 
 
-def print_summary(console: Console, journal: Journal, report: Report | None, *, details: bool = True) -> None:
-    """Lanes (attempts by outcome, faults fired), calls, then checks; failures with their timeline."""
+def print_summary(
+    console: Console, journal: Journal, report: Report | None, *, details: bool = True, profile: Any = None
+) -> None:
+    """Lanes (every lane of the profile, with attempts by outcome and faults applied), calls by
+    state, then every check, failed and unknown first; each failed or unknown check's evidence
+    follows with the timeline of the attempts it cites."""
+    m = build_model(journal, report, profile)
     lanes = Table(title="lanes", title_justify="left", show_edge=False, pad_edge=False)
     for col in ("lane", "attempts", "ok", "error", "unknown", "faults applied"):
         lanes.add_column(col, justify="left" if col in ("lane", "faults applied") else "right")
-    by_lane: dict[str, list] = {}
-    for a in journal.attempts():
-        by_lane.setdefault(a.lane, []).append(a)
-    for lane, attempts in by_lane.items():
-        outcomes = Counter(a.outcome for a in attempts)
-        faults = Counter(a.fault_name for a in attempts if a.fault_name)
-        lanes.add_row(
-            lane,
-            str(len(attempts)),
-            str(outcomes.get("ok", 0)),
-            str(outcomes.get("error", 0)),
-            str(outcomes.get("unknown", 0)),
-            ", ".join(f"{k}×{v}" for k, v in faults.most_common()) or "-",
-        )
+    for row in lane_counts(m):
+        faults = ", ".join(f"{k}×{v}" for k, v in row["faults"].items()) or ("-" if row["attempts"] else "never tried")
+        lanes.add_row(row["lane"], *(str(row[k]) for k in ("attempts", "ok", "error", "unknown")), faults)
     console.print(lanes)
-    calls = journal.calls()
-    if calls:
-        outcomes = Counter(c.outcome for c in calls)
-        served = Counter(c.lane for c in calls if c.lane)
+    if m.calls:
+        n = {s: sum(c.state == s for c in m.calls) for s in ("ok", "truncated", "error", "unknown")}
+        served: dict[str, int] = {}
+        for c in m.calls:
+            if c.lane and c.state == "ok":
+                served[c.lane] = served.get(c.lane, 0) + 1
         console.print(
-            f"calls: {len(calls)} ({outcomes.get('ok', 0)} ok, {outcomes.get('error', 0)} error, "
-            f"{outcomes.get('unknown', 0)} unknown)"
-            + (f"; served by {', '.join(f'{k} {v}' for k, v in served.most_common())}" if served else "")
+            f"calls: {len(m.calls)} ({n['ok']} ok, {n['truncated']} truncated, {n['error']} error, "
+            f"{n['unknown']} unknown)"
+            + (f"; answered by {', '.join(f'{k} {v}' for k, v in served.items())}" if served else ""),
+            highlight=False,
         )
     if report is None:
         return
     console.print()
-    for r in report.results:
+    results = m.results()
+    for r in results:
         console.print(f"[{_STYLE[r.verdict]}]{r.verdict.value.upper():7}[/] {r.name}: {r.summary}", highlight=False)
     if details:
-        for r in report.failed():
+        for r in results:
+            if r.verdict is Verdict.PASS:
+                continue
             console.print()
             console.print(render_failure(r, journal), markup=False, highlight=False)
     console.print()

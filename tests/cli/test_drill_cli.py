@@ -67,7 +67,7 @@ class _Structure(HTMLParser):
         a = dict(attrs)
         if "id" in a:
             self.ids.add(a["id"])
-        if tag == "rect" and "att" in (a.get("class") or ""):
+        if "att" in (a.get("class") or "").split():  # one timeline bar (a group of rects) per attempt
             self.rects += 1
         self._in_data = tag == "script" and a.get("id") == "routechaos-data"
 
