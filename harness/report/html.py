@@ -279,6 +279,13 @@ def _legend() -> str:
     )
 
 
+def _axis_note(m: DrillModel) -> str:
+    note = f"Axis: profile seconds since the drill started (seed {m.seed}, time scale {m.time_scale:g})"
+    if m.origin > 0:
+        note += f"; the first {m.origin:g}s, before anything happened, are left out"
+    return f'<div class="sub" id="axis-note">{_e(note)}.</div>'
+
+
 def render_html(
     journal: Journal, report: Report | None = None, *, title: str = "routechaos drill", profile: Any = None
 ) -> str:
@@ -299,7 +306,8 @@ def render_html(
         "calls": [{"id": c.key, "anchor": c.anchor, "state": c.state, "verdict": c.verdict} for c in m.calls],
         "report": report.to_json() if report else None,
     }
-    blob = json.dumps(data, default=str).replace("</", "<\\/")  # JSON in a script element must not close it
+    # JSON in a script element: no "<" at all, so no text a call carried can close or nest a script
+    blob = json.dumps(data, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     n_bad = sum(r.verdict is not Verdict.PASS for r in m.results())
     episodes = _episodes(m)
     return f"""<!doctype html>
@@ -310,7 +318,7 @@ def render_html(
  style="background:{VERDICT_COLOURS[verdict]}">{verdict.upper()}</span></h1>
 {desc}{_facts(m, journal)}
 <h2>{"What went wrong" if n_bad else "Checks"}</h2><div id="checks">{_problems(m)}</div>
-<h2>Timeline</h2>{_legend()}
+<h2>Timeline</h2>{_legend()}{_axis_note(m)}
 <div class="scroll" id="timeline">{timeline_svg(m)}</div>
 <h2>Latency per call</h2><div class="legend"><span>● total</span><span>■ time to first token</span>
 <span>◆ generation</span><span>colour: the call's state; outline: the verdict that cites it</span></div>

@@ -77,6 +77,7 @@ class DrillModel:
     calls: list[CallRow]
     windows: list[Window]
     horizon: float
+    origin: float  # where the time axis starts: 0, or a round time before the first thing that happened
     report: Report | None
     attempt_verdicts: dict[str, Verdict]
     attempt_cited_by: dict[str, list[str]]
@@ -143,6 +144,22 @@ def _canonical(v: CallView) -> str | None:
     return canonical_text(fp, ref.expected_tokens)
 
 
+def _metrics(v: CallView) -> dict[str, float]:
+    """The latency budget's own figures (successful calls); for a call no complete attempt served
+    (a truncated or failed one), TTFT and generation of the last attempt that streamed anything."""
+    out = call_metrics(v)
+    if "ttft" in out or not v.attempts:
+        return out
+    lane = v.call.lane if v.call is not None else None
+    streamed = [a for a in v.attempts if a.t_first_token is not None]
+    a = next((a for a in reversed(streamed) if a.lane == lane), streamed[-1] if streamed else None)
+    if a is not None and a.t_first_token is not None:
+        out["ttft"] = a.t_first_token - v.t_start
+        if a.t_last_token is not None:
+            out["generation"] = a.t_last_token - a.t_first_token
+    return out
+
+
 def _windows(journal: Journal, horizon: float) -> list[Window]:
     open_at: dict[tuple[str | None, str, str], float] = {}
     out: list[Window] = []
@@ -158,6 +175,19 @@ def _windows(journal: Journal, horizon: float) -> list[Window]:
         out.append(Window(lane, start, max(start, horizon), label, open_ended=True))
     out.sort(key=lambda w: (w.start, w.label))
     return out
+
+
+def _origin(attempts: list[Attempt], rows: list[CallRow], windows: list[Window], horizon: float) -> float:
+    """Where the axis starts: at 0, unless nothing happened in the first fifth of the drill (an
+    agent that takes long to start), then at a round time just before the first attempt, call or
+    fault window, so the bars are not squeezed into the right of the page."""
+    first = min([a.t_start for a in attempts] + [r.t_start for r in rows] + [w.start for w in windows] + [horizon])
+    if first < 0.2 * horizon:
+        return 0.0
+    from .svg import nice_step  # the tick step, so the axis starts on a tick
+
+    step = nice_step(horizon - first)
+    return max(0.0, (first // step) * step)
 
 
 def _drill_facts(journal: Journal, profile: Any) -> tuple[str | None, int | None, float, list[str]]:
@@ -189,7 +219,7 @@ def build_model(journal: Journal, report: Report | None = None, profile: Any = N
             anchor=anchors[key],
             view=v,
             state=_state(v, canonical),
-            metrics=call_metrics(v),
+            metrics=_metrics(v),
             accepted_chars=len(v.call.text) if v.call is not None and v.call.text is not None else None,
             canonical_chars=len(canonical) if canonical is not None else None,
         )
@@ -210,6 +240,7 @@ def build_model(journal: Journal, report: Report | None = None, profile: Any = N
         + [m.t for m in journal.marks()]
         + [0.001]
     )
+    windows = _windows(journal, horizon)
     return DrillModel(
         profile=name,
         seed=seed,
@@ -217,8 +248,9 @@ def build_model(journal: Journal, report: Report | None = None, profile: Any = N
         lanes=lanes,
         attempts=attempts,
         calls=rows,
-        windows=_windows(journal, horizon),
+        windows=windows,
         horizon=horizon,
+        origin=_origin(attempts, rows, windows, horizon),
         report=report,
         attempt_verdicts=attempt_verdicts,
         attempt_cited_by=cited,

@@ -73,25 +73,32 @@ def _pack(items: list[tuple[float, float]]) -> list[int]:
     return out
 
 
-def _axis(x: Callable[[float], float], horizon: float, y_top: int, label: str) -> list[str]:
-    step = nice_step(horizon)
+def _axis(x: Callable[[float], float], origin: float, horizon: float, y_top: int, label: str) -> list[str]:
+    step = nice_step(horizon - origin)
     out = [f'<text x="8" y="12" class="axis-label">{_e(label)}</text>']
-    t, n = 0.0, 0
+    t, n = origin, 0
     while t <= horizon + 1e-9 and n < 60:
         out.append(f'<line x1="{x(t):.1f}" y1="{y_top}" x2="{x(t):.1f}" y2="{{H}}" stroke="#eef0f4"/>')
         out.append(f'<text x="{x(t):.1f}" y="12" text-anchor="middle">{t:g}s</text>')
         n += 1
-        t = n * step
+        t = origin + n * step
     return out
+
+
+def _scale(m: DrillModel) -> tuple[float, Callable[[float], float]]:
+    """Pixels per profile second, and the x of a time, on the axis from ``m.origin`` to ``m.horizon``."""
+    scale = (W - LEFT - RIGHT) / max(1e-9, m.horizon - m.origin)
+
+    def x(t: float) -> float:
+        return LEFT + max(0.0, t - m.origin) * scale
+
+    return scale, x
 
 
 def timeline_svg(m: DrillModel) -> str:
     """The timeline: calls, then one row per lane; ids ``tl-<call anchor>`` and ``tl-<attempt id>``."""
     horizon = m.horizon
-    scale = (W - LEFT - RIGHT) / horizon
-
-    def x(t: float) -> float:
-        return LEFT + max(0.0, t) * scale
+    scale, x = _scale(m)
 
     rows: list[str] = []
     y = 24
@@ -110,8 +117,8 @@ def timeline_svg(m: DrillModel) -> str:
             if w.lane in (lane, None):
                 rows.append(
                     f'<rect class="window" x="{x(w.start):.1f}" y="{y - 2}" '
-                    f'width="{max(1.0, (w.end - w.start) * scale):.1f}" height="{height}" fill="#d64545" '
-                    f'fill-opacity="0.08"><title>{_e(w.label)} {w.start:.2f}s to '
+                    f'width="{max(1.0, (w.end - max(w.start, m.origin)) * scale):.1f}" height="{height}" '
+                    f'fill="#d64545" fill-opacity="0.08"><title>{_e(w.label)} {w.start:.2f}s to '
                     f"{'(still open)' if w.open_ended else f'{w.end:.2f}s'}</title></rect>"
                 )
         rows.append(f'<text x="8" y="{y + BAR_H - 1}" font-weight="600" class="lane-label">{_e(lane)}</text>')
@@ -122,7 +129,8 @@ def timeline_svg(m: DrillModel) -> str:
             rows.append(_attempt_bar(a, x, scale, y + sub * (BAR_H + GAP), horizon, call_anchor.get(a.id, ""), v))
         y += height + 8
     h = y + 4
-    body = "\n".join(t.replace("{H}", str(h)) for t in _axis(x, horizon, 16, "profile s")) + "\n" + "\n".join(rows)
+    axis = _axis(x, m.origin, horizon, 16, "profile s")
+    body = "\n".join(t.replace("{H}", str(h)) for t in axis) + "\n" + "\n".join(rows)
     return (
         f'<svg id="timeline-svg" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" '
         f'viewBox="0 0 {W} {h}">{body}</svg>'
@@ -205,10 +213,7 @@ def latency_svg(m: DrillModel) -> str:
     """Total, TTFT and generation per call (profile seconds) over the call's start time. Every call
     has a ``total`` point; a call that never recorded an end is drawn hollow at the top."""
     horizon = m.horizon
-    scale = (W - LEFT - RIGHT) / horizon
-
-    def x(t: float) -> float:
-        return LEFT + max(0.0, t) * scale
+    scale, x = _scale(m)
 
     values = [v for c in m.calls for v in c.metrics.values()]
     top = max([*values, 0.001]) * 1.1
@@ -217,7 +222,7 @@ def latency_svg(m: DrillModel) -> str:
     def y(v: float) -> float:
         return LAT_TOP + plot_h - min(v, top) / top * plot_h
 
-    out = _axis(x, horizon, LAT_TOP, "profile s")
+    out = _axis(x, m.origin, horizon, LAT_TOP, "profile s")
     step = nice_step(top, 5)
     k = 0
     while k * step <= top + 1e-9 and k < 40:
