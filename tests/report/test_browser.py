@@ -62,7 +62,11 @@ def page(failing_report, tmp_path_factory):
     profile_dir = tmp_path_factory.mktemp("chromium-profile")
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(  # a fresh, empty profile directory
-            str(profile_dir), executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1200, "height": 900}
+            str(profile_dir),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1200, "height": 900},
         )
         try:
             pg = browser.new_page()
