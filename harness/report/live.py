@@ -212,7 +212,7 @@ class LiveView:
             self._live = Live(
                 get_renderable=self._renderable,
                 console=self.console,
-                refresh_per_second=max(1.0, min(4.0, 1 / self.every if self.every > 0 else 4.0)),
+                refresh_per_second=4,
                 transient=False,
                 redirect_stdout=False,
                 redirect_stderr=False,
