@@ -173,10 +173,12 @@ class Lane:
                 attempt.end_reason = EndReason.CLIENT_GONE.value
             raise
         finally:
+            # journal first, then leave the open set: whoever waits for "nothing open" (settle,
+            # evaluate) must find every ended attempt already in the journal
+            self.journal.record(attempt)
             self._open.pop(attempt.id, None)
             if task is not None:
                 self._tasks.discard(task)
-            self.journal.record(attempt)
 
     async def _serve(self, request: web.BaseRequest, headers: dict[str, str], attempt: Attempt) -> web.StreamResponse:
         dialect = self._dialect_for(request.method, request.path)
