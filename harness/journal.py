@@ -62,6 +62,7 @@ class EndReason(enum.StrEnum):
     ERROR_RESPONSE = "error_response"  # an HTTP error status was delivered in full
     INBAND_ERROR = "inband_error"  # a 200 stream that carried an error event
     CUT = "cut"  # the stream ended before its terminator
+    NO_TERMINATOR = "no_terminator"  # the whole answer and its finish came, the body ended, no terminator
     CLIENT_GONE = "client_gone"  # the client disconnected first
     UPSTREAM_ERROR = "upstream_error"  # the upstream could not be reached or broke
     TIMEOUT = "timeout"  # the proxy gave up waiting
@@ -80,6 +81,7 @@ class Outcome(enum.StrEnum):
 
 _OUTCOME = {
     EndReason.COMPLETE: Outcome.OK,
+    EndReason.NO_TERMINATOR: Outcome.OK,
     EndReason.ERROR_RESPONSE: Outcome.ERROR,
     EndReason.INBAND_ERROR: Outcome.ERROR,
     EndReason.BAD_REQUEST: Outcome.ERROR,

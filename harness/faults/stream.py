@@ -622,7 +622,15 @@ class NoTerminator(StreamFault):
     never does: no ``data: [DONE]``, no ``message_stop``. For Responses and Gemini the terminal
     event *is* the finish (``response.completed``, the chunk with ``finishReason``): it is dropped
     too (text it carries, as Gemini's last chunk may, is kept as a plain content chunk). A client
-    must finalise promptly without it. Journal: ``cut``.
+    must finalise promptly without it.
+
+    Journal: ``no_terminator``, outcome ok: the lane saw the finish reason (Chat's
+    ``finish_reason`` chunk, Anthropic's ``message_delta``), or, where the finish went with the
+    terminal event, every token the upstream said it would send. Gemini has no terminator apart
+    from that chunk (its stream is complete at the chunk with ``finishReason`` and the end of the
+    body), so on Gemini this fault is "the finish never came"; behind a forwarding lane, which
+    cannot know the answer's length, a Responses or Gemini stream without its terminal event is
+    ``cut``.
     """
 
     async def transform(self, ctx: AttemptContext, events: AsyncIterator[list[Event]]) -> AsyncIterator[StreamItem]:  # type: ignore[override]
@@ -637,7 +645,7 @@ class NoTerminator(StreamFault):
                 out.append(ev)
             if out:
                 yield out
-        # the lane ends the body cleanly; without a terminator it records ``cut``
+        # the lane ends the body cleanly and records ``no_terminator`` (see the class notes)
 
 
 # -- F23 ---------------------------------------------------------------------------------------

@@ -298,7 +298,7 @@ class Lane:
         attempt.t_headers = journal.now()
         assert up.events is not None
         items: AsyncIterator[Any] = iv.transform(ctx, up.events) if iv is not None else up.events
-        saw_terminator = saw_error = False
+        saw_terminator = saw_error = saw_finish = False
         try:
             async for item in items:
                 if isinstance(item, Close):
@@ -311,6 +311,8 @@ class Lane:
                     saw_terminator = True
                 elif ended is EventKind.ERROR:
                     saw_error = True
+                elif ended is EventKind.FINISH:
+                    saw_finish = True
                 await resp.write(b"".join(ev.data for ev in item) if len(item) > 1 else item[0].data)
                 if (saw_terminator or saw_error) and attempt.end_reason == EndReason.UNKNOWN.value:
                     # the semantic end is on the wire: a client that hangs up now (openai stops
@@ -332,6 +334,10 @@ class Lane:
             attempt.end_reason = EndReason.COMPLETE.value
             if attempt.usage and attempt.usage.get("output_tokens"):
                 attempt.tokens = attempt.usage["output_tokens"]  # the provider's count beats our estimate
+        elif saw_finish or (attempt.expected_tokens and attempt.tokens >= attempt.expected_tokens):
+            # the body ended cleanly after the whole answer (its finish reason, or every token the
+            # simulator said it would send) but without the terminator: nothing is missing but it
+            attempt.end_reason = EndReason.NO_TERMINATOR.value
         else:
             attempt.end_reason = EndReason.CUT.value
         attempt.t_end = journal.now()
@@ -380,7 +386,8 @@ def _with_headers(r: Rendered, extra: list[tuple[str, str]]) -> Rendered:
 
 def _account(attempt: Attempt, batch: list[Event], journal: Journal) -> EventKind | None:
     """Update counters and token times from one batch about to be written, in one pass (this is
-    the lane's per-event path); returns ``ERROR`` or ``TERMINATOR`` if the batch carries one."""
+    the lane's per-event path); returns ``ERROR``, ``TERMINATOR`` or ``FINISH`` if the batch
+    carries one (in that order of precedence)."""
     now = None
     ended: EventKind | None = None
     for ev in batch:
@@ -389,7 +396,9 @@ def _account(attempt: Attempt, batch: list[Event], journal: Journal) -> EventKin
         if kind is EventKind.ERROR:
             ended = kind
             attempt.error = attempt.error or {"inband": True}
-        elif kind is EventKind.TERMINATOR and ended is None:
+        elif kind is EventKind.TERMINATOR and ended is not EventKind.ERROR:
+            ended = kind
+        elif kind is EventKind.FINISH and ended is None:
             ended = kind
         if ev.text:  # content events, and Gemini's last chunk, which carries words and the finish
             now = now if now is not None else journal.now()
@@ -400,6 +409,8 @@ def _account(attempt: Attempt, batch: list[Event], journal: Journal) -> EventKin
             attempt.text_chars += len(ev.text)
         if ev.finish is not None:
             attempt.finish = ev.finish
+            if ended is None:
+                ended = EventKind.FINISH  # a chunk with the last words and the finish reason
         if ev.usage is not None:
             attempt.usage = ev.usage.to_dict()
     return ended
