@@ -17,7 +17,7 @@ An intervention can act at three points:
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,6 +68,9 @@ class AttemptContext:
     intervention: Intervention | None = None
     _encoder: StreamEncoder | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: awaited by the lane once the response is over, before it closes the upstream: a fault that
+    #: reads the upstream in a task of its own stops that task here
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def encoder(self) -> StreamEncoder:

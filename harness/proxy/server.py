@@ -254,6 +254,8 @@ class Lane:
                 up.headers = _merge(up.headers, extra)
             return await self._stream(request, ctx, up, iv)
         finally:
+            for cleanup in ctx.cleanups:
+                await cleanup()
             await up.aclose()
 
     def _rendered(
