@@ -490,7 +490,9 @@ def _validate_schedule(loc: Located, path: tuple[str | int, ...], raw: Any) -> N
         parse_schedule(raw)
     except (ValueError, TypeError) as exc:
         field_name = getattr(exc, "field", None)
-        sub: tuple[str | int, ...] = (*path, field_name) if field_name else path
+        sub: tuple[str | int, ...] = path
+        if field_name:
+            sub = (*path, *field_name) if isinstance(field_name, tuple) else (*path, field_name)
         if field_name == "sequence" and isinstance(raw, dict) and isinstance(raw.get("sequence"), list):
             ok = ("fail", "ok", True, False, 0, 1)
             bad = [i for i, item in enumerate(raw["sequence"]) if not any(item is o or item == o for o in ok)]

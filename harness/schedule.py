@@ -19,26 +19,64 @@ YAML forms (a mapping with several keys means all of them must hold)::
     {per_call: 2, calls: 0.5}       # ... for a seeded half of the calls
     {sequence: [fail, fail, ok]}    # cycles unless repeat: false
     {header: true, max: 5}          # only when the request says x-routechaos-fault: NAME
+    {match: {prefill: true}}        # only requests that end with an assistant prefill
+    {match: {model: "gpt-4o*", contains: "refund"}, first: 2}
 
-Times are profile seconds; the drill multiplies them by its time scale.
+Times are profile seconds; the drill multiplies them by its time scale. With ``match:``, the
+counting keys (``nth``, ``first``, ``after``, ``sequence``, ``per_call``) count only the requests
+that match: ``{match: {prefill: true}, first: 1}`` is the first prefilled request, whatever came
+before it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import hashlib
 import math
+import typing
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AttemptFacts", "Schedule", "ScheduleError", "parse_schedule"]
+__all__ = ["AttemptFacts", "RequestMatch", "Schedule", "ScheduleError", "parse_schedule"]
 
 
 class ScheduleError(ValueError):
-    """A malformed schedule; ``field`` names the offending key."""
+    """A malformed schedule; ``field`` names the offending key (a tuple for a nested one:
+    ``("match", "model")``)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | tuple[str, ...] | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+def _doc(default: Any, doc: str) -> Any:
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMatch:
+    """Only the requests with these facts (every key given must hold); the others pass as if
+    the fault were not there, and are not counted by nth, first, after, sequence or per_call.
+
+    The profile loader, the JSON Schema and the docs all read these fields.
+    """
+
+    model: str | None = _doc(None, "the request's model, exactly or as a shell-style pattern (claude-*, gpt-4o*)")
+    contains: str | None = _doc(None, "text that appears in the conversation (system prompt or any message)")
+    prefill: bool | None = _doc(
+        None, "true: the conversation ends with an assistant message (a prefill); false: it does not"
+    )
+
+    def matches(self, model: str | None, text: str, last_role: str | None) -> bool:
+        if self.model is not None and (model is None or not fnmatch.fnmatchcase(model, self.model)):
+            return False
+        if self.contains is not None and self.contains not in text:
+            return False
+        return self.prefill is None or self.prefill == (last_role == "assistant")
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if getattr(self, k) is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +88,9 @@ class AttemptFacts:
     call_key: str = ""  # call id or conversation fingerprint
     call_n: int = 1  # attempt number within its call, on this lane
     requested: bool = False  # the request named this fault in x-routechaos-fault
+    model: str | None = None  # what the request asked for, for match:
+    text: str = ""  # the conversation's text
+    last_role: str | None = None  # its last turn's role ("assistant": a prefill)
 
 
 def _unit(seed: int, salt: str, *parts: object) -> float:
@@ -78,6 +119,11 @@ class Schedule:
     repeat: bool = True
     header: bool = False
     max: int | None = None
+    match: RequestMatch | None = None
+
+    def matches(self, f: AttemptFacts) -> bool:
+        """Whether the request is one this schedule is about (always, without ``match:``)."""
+        return self.match is None or self.match.matches(f.model, f.text, f.last_role)
 
     @property
     def is_timed(self) -> bool:
@@ -88,6 +134,8 @@ class Schedule:
         if self.never:
             return False
         if self.header and not f.requested:
+            return False
+        if not self.matches(f):
             return False
         if self.nth is not None and f.n not in self.nth:
             return False
@@ -157,12 +205,33 @@ class Schedule:
             v = getattr(self, name)
             default = Schedule.__dataclass_fields__[name].default
             if v != default:
+                if isinstance(v, RequestMatch):
+                    v = v.to_json()
                 d[name.rstrip("_")] = sorted(v) if isinstance(v, frozenset) else v
         return d or {"always": True}
 
 
 _KEYS = {"nth", "first", "after", "window", "every", "for", "offset", "probability", "per_call", "calls"}
-_KEYS |= {"sequence", "repeat", "header", "max", "always", "never"}
+_KEYS |= {"sequence", "repeat", "header", "max", "always", "never", "match"}
+
+
+def _parse_match(raw: Any) -> RequestMatch:
+    """A :class:`RequestMatch` from its YAML mapping, each key checked against its field's type."""
+    if not isinstance(raw, dict) or not raw:
+        keys = ", ".join(RequestMatch.__dataclass_fields__)
+        raise ScheduleError(f"must be a mapping of one or more of {keys}", "match")
+    hints = typing.get_type_hints(RequestMatch)
+    kw: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in RequestMatch.__dataclass_fields__:
+            keys = ", ".join(RequestMatch.__dataclass_fields__)
+            raise ScheduleError(f"unknown match key; expected one of {keys}", ("match", str(key)))
+        want = next(a for a in typing.get_args(hints[key]) if a is not type(None))
+        if not isinstance(value, want) or (want is str and not value):
+            kind = "true or false" if want is bool else "a non-empty string"
+            raise ScheduleError(f"must be {kind} (got {value!r})", ("match", key))
+        kw[key] = value
+    return RequestMatch(**kw)
 
 
 def _num(v: Any, key: str, *, lo: float | None = None, integer: bool = False, hi: float | None = None) -> Any:
@@ -260,4 +329,6 @@ def parse_schedule(raw: Any) -> Schedule:
         kw["header"] = raw["header"]
     if "max" in raw:
         kw["max"] = _num(raw["max"], "max", lo=0, integer=True)
+    if "match" in raw:
+        kw["match"] = _parse_match(raw["match"])
     return Schedule(**kw)

@@ -64,6 +64,7 @@ SCHEDULE_KEYS = (
     "repeat",
     "header",
     "max",
+    "match",
 )
 
 
@@ -223,6 +224,7 @@ def _schedule_schema() -> dict[str, Any]:
         "repeat": {"type": "boolean"},
         "header": {"type": "boolean", "description": "only when the request names the fault in x-routechaos-fault"},
         "max": count,
+        "match": _match_schema(),
     }
     assert tuple(props) == SCHEDULE_KEYS
     return {
@@ -237,6 +239,25 @@ def _schedule_schema() -> dict[str, Any]:
                 "dependentRequired": {"every": ["for"], "for": ["every"], "calls": ["per_call"]},
             },
         ],
+    }
+
+
+def _match_schema() -> dict[str, Any]:
+    from .schedule import RequestMatch
+
+    hints = typing.get_type_hints(RequestMatch)
+    props: dict[str, Any] = {}
+    for f in dataclasses.fields(RequestMatch):
+        inner = next(a for a in typing.get_args(hints[f.name]) if a is not type(None))  # absent means "any"
+        props[f.name] = {k: v for k, v in _field_schema(f, inner).items() if k != "default"}
+        if inner is str:
+            props[f.name]["minLength"] = 1
+    return {
+        "type": "object",
+        "description": _first_paragraph(RequestMatch.__doc__),
+        "minProperties": 1,
+        "properties": props,
+        "additionalProperties": False,
     }
 
 

@@ -212,6 +212,8 @@ class AnthropicMessages(Dialect):
             stream=bool(data.get("stream")),
             fingerprint=fingerprint(system, turns),
             prompt_tokens=estimate_tokens(all_text),
+            text=all_text,
+            last_role=turns[-1][0] if turns else None,
             max_tokens=max_tokens,
         )
 
@@ -265,7 +267,9 @@ class AnthropicMessages(Dialect):
             prefix = f"anthropic-ratelimit-{unit}"
             out.append((f"{prefix}-limit", str(limit)))
             out.append((f"{prefix}-remaining", str(max(0, getattr(snap, f"{attr}_remaining") or 0))))
-            out.append((f"{prefix}-reset", rfc3339(max(0.0, getattr(snap, f"{attr}_reset") or 0.0), now)))
+            reset = getattr(snap, f"{attr}_reset")
+            if reset is not None:  # unknown: no header rather than a made-up one
+                out.append((f"{prefix}-reset", rfc3339(max(0.0, reset), now)))
         return out
 
     def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:

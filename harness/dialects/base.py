@@ -35,6 +35,7 @@ __all__ = [
     "StreamEncoder",
     "Usage",
     "go_duration",
+    "parse_retry_after",
     "request_id",
 ]
 
@@ -60,6 +61,8 @@ class RequestInfo:
     prompt_tokens: int
     max_tokens: int | None = None
     include_usage: bool = False  # OpenAI chat: stream_options.include_usage
+    text: str = ""  # the conversation's text, system prompt included (faults keyed on content)
+    last_role: str | None = None  # the last turn's role: "assistant" when the request ends in a prefill
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,19 @@ class ErrorSpec:
     raw_body: bytes | None = None
     content_type: str | None = None
     extra_headers: tuple[tuple[str, str], ...] = ()
+    #: a provider's variant of ``kind`` where one API family words it several ways: for
+    #: CONTENT_FILTER on OpenAI lanes, ``azure`` (Azure OpenAI's ``content_filter``, the default)
+    #: or ``openai`` (api.openai.com's ``content_policy_violation``); other dialects ignore it
+    flavour: str | None = None
+
+    @property
+    def delay_hint(self) -> float | None:
+        """The wait this error tells the client about, in seconds, or None when it gives none:
+        ``retry_after``, else a ``retry_after_raw`` a client can parse (seconds >= 0, or an
+        HTTP-date, counted from now). A message that names a delay must name this one."""
+        if self.retry_after is not None:
+            return self.retry_after
+        return parse_retry_after(self.retry_after_raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +363,25 @@ def text_of(content: Any) -> str:
     if isinstance(content, dict):
         return text_of([content])
     return str(content)
+
+
+def parse_retry_after(raw: str | None, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` value asks for, as clients read it (a number of seconds, or an
+    HTTP-date relative to ``now``); None when a client cannot use it (``abc``, negative)."""
+    if raw is None:
+        return None
+    import email.utils
+    import math
+    import time
+
+    try:
+        value = float(raw)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(raw)
+        if parsed is None:
+            return None
+        value = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def retry_headers(spec: ErrorSpec) -> list[tuple[str, str]]:

@@ -270,6 +270,8 @@ class Gemini(Dialect):
             stream=stream,
             fingerprint=fingerprint(system, turns),
             prompt_tokens=estimate_tokens(all_text),
+            text=all_text,
+            last_role=turns[-1][0] if turns else None,
             max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
         )
 

@@ -9,6 +9,7 @@ openai-python unwraps ``body.get("error", body)``, so all of them reach the SDK'
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -37,10 +38,18 @@ from .base import (
     text_of,
 )
 
-__all__ = ["OPENAI_ERRORS", "OpenAIChat", "openai_error_fields", "openai_headers", "openai_ratelimit_headers"]
+__all__ = [
+    "OPENAI_ERRORS",
+    "OPENAI_FLAVOURS",
+    "OpenAIChat",
+    "openai_error_fields",
+    "openai_headers",
+    "openai_ratelimit_headers",
+]
 
-#: kind -> (status, type, code, message template). ``{model}`` is filled in.
-OPENAI_ERRORS: dict[ErrorKind, tuple[int, str, str | None, str]] = {
+#: kind -> (status, type, code, message template). ``{model}`` is filled in; ``{delay}`` too, and a
+#: sentence with a ``{delay}`` is left out when the error gives no delay (see ``delay_hint``).
+OPENAI_ERRORS: dict[ErrorKind, tuple[int, str | None, str | None, str]] = {
     ErrorKind.RATE_LIMIT: (
         429,
         "requests",
@@ -117,16 +126,46 @@ OPENAI_ERRORS: dict[ErrorKind, tuple[int, str, str | None, str]] = {
         "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 "
         "tokens. Please reduce the length of the messages.",
     ),
-    ErrorKind.CONTENT_FILTER: (
+    ErrorKind.CONTENT_FILTER: (  # Azure OpenAI's (flavour azure); the rest of its body is _AZURE_FILTER
         400,
-        "invalid_request_error",
+        None,
         "content_filter",
-        "The response was filtered due to the prompt triggering content management policy.",
+        "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. "
+        "Please modify your prompt and retry. To learn more about our content filtering policies please read "
+        "our documentation: https://go.microsoft.com/fwlink/?linkid=2198766",
     ),
     ErrorKind.INVALID_REQUEST: (400, "invalid_request_error", None, "Invalid request."),
     ErrorKind.REQUEST_TIMEOUT: (408, "timeout", None, "Request timed out."),
     ErrorKind.CONFLICT: (409, "conflict", None, "Request conflicted with another request; try again."),
 }
+
+#: (kind, flavour) -> the same fields as ``OPENAI_ERRORS``, where api.openai.com words an error
+#: otherwise than Azure OpenAI
+OPENAI_FLAVOURS: dict[tuple[ErrorKind, str], tuple[int, str | None, str | None, str]] = {
+    (ErrorKind.CONTENT_FILTER, "openai"): (
+        400,
+        "invalid_request_error",
+        "content_policy_violation",
+        "Your request was rejected as a result of our safety system. Your prompt may contain text that is not "
+        "allowed by our safety system.",
+    ),
+}
+#: what Azure adds to its content_filter error: the field at fault and the filter's verdicts
+_AZURE_FILTER: dict[str, Any] = {
+    "param": "prompt",
+    "status": 400,
+    "innererror": {
+        "code": "ResponsibleAIPolicyViolation",
+        "content_filter_result": {
+            "hate": {"filtered": False, "severity": "safe"},
+            "jailbreak": {"filtered": False, "detected": False},
+            "self_harm": {"filtered": False, "severity": "safe"},
+            "sexual": {"filtered": False, "severity": "safe"},
+            "violence": {"filtered": True, "severity": "medium"},
+        },
+    },
+}
+_DELAY_SENTENCE = re.compile(r" ?[^.]*\{delay\}[^.]*\.")
 
 _FINISH_OUT = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
 _FINISH_IN = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop"}
@@ -135,10 +174,26 @@ _ROLE = {"system": "system", "developer": "system", "user": "user", "assistant":
 
 def openai_error_fields(spec: ErrorSpec, model: str | None) -> tuple[int, dict[str, Any]]:
     """Status and the ``{"message","type","param","code"}`` object for ``spec`` in OpenAI's words."""
-    status, etype, code, template = OPENAI_ERRORS[spec.kind]
-    delay = spec.retry_after if spec.retry_after is not None else 1.0
-    message = spec.message or template.format(model=model or "the model", delay=go_duration(delay))
-    return spec.status or status, {"message": message, "type": etype, "param": None, "code": code}
+    flavoured = OPENAI_FLAVOURS.get((spec.kind, spec.flavour)) if spec.flavour else None
+    status, etype, code, template = flavoured or OPENAI_ERRORS[spec.kind]
+    delay = spec.delay_hint
+    if delay is None and spec.ratelimit is not None:
+        delay = _exhausted_reset(spec.ratelimit)
+    if delay is None:
+        template = _DELAY_SENTENCE.sub("", template)  # no delay given: none invented either
+    message = spec.message or template.format(model=model or "the model", delay=go_duration(delay or 0.0))
+    err: dict[str, Any] = {"message": message, "type": etype, "param": None, "code": code}
+    if spec.kind is ErrorKind.CONTENT_FILTER and flavoured is None:
+        err.update(_AZURE_FILTER)
+    return spec.status or status, err
+
+
+def _exhausted_reset(snap: RateLimitSnapshot) -> float | None:
+    """When the bucket that ran out refills, as the reset headers say it."""
+    for unit in ("requests", "tokens"):
+        if getattr(snap, f"{unit}_remaining") == 0 and getattr(snap, f"{unit}_reset") is not None:
+            return float(getattr(snap, f"{unit}_reset"))
+    return None
 
 
 def openai_headers() -> list[tuple[str, str]]:
@@ -161,7 +216,9 @@ def openai_ratelimit_headers(snap: RateLimitSnapshot) -> list[tuple[str, str]]:
             continue
         out.append((f"x-ratelimit-limit-{unit}", str(limit)))
         out.append((f"x-ratelimit-remaining-{unit}", str(max(0, getattr(snap, f"{unit}_remaining") or 0))))
-        out.append((f"x-ratelimit-reset-{unit}", go_duration(getattr(snap, f"{unit}_reset") or 0.0)))
+        reset = getattr(snap, f"{unit}_reset")
+        if reset is not None:  # unknown: no header rather than a made-up one
+            out.append((f"x-ratelimit-reset-{unit}", go_duration(reset)))
     return out
 
 
@@ -211,6 +268,8 @@ class OpenAIChat(Dialect):
             stream=bool(data.get("stream")),
             fingerprint=fingerprint("\n".join(system_parts), turns),
             prompt_tokens=estimate_tokens(all_text),
+            text=all_text,
+            last_role=turns[-1][0] if turns else None,
             max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
             include_usage=bool(isinstance(stream_opts, dict) and stream_opts.get("include_usage")),
         )

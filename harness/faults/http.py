@@ -9,6 +9,9 @@ lane (reference: provider-wire-formats.md, F01-F09, F24-F28).
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -24,6 +27,7 @@ from ..dialects.base import (
     Rendered,
     Usage,
     edge_html,
+    parse_retry_after,
 )
 from ..proxy.hooks import AttemptContext, StreamItem
 from .base import Fault, FaultAttrError, attr, register, seconds
@@ -49,14 +53,22 @@ _STATUS_KIND = {
 @dataclass
 class ErrorFault(Fault):
     """Answer with an error response. ``retry_after`` (seconds, scaled with the drill) becomes
-    ``retry-after`` (plus ``retry-after-ms`` when asked) or Gemini's ``RetryInfo``;
-    ``retry_after_raw`` is sent verbatim for the edge forms: an HTTP-date, ``1.5``, ``abc``, ``-1``,
-    or a value beyond a client's cap such as ``300``."""
+    ``retry-after`` (plus ``retry-after-ms`` when asked) or Gemini's ``RetryInfo``; with
+    ``retry_after_format: http-date`` it is written as an HTTP-date that many seconds after the
+    moment the response is sent (rounded up to the whole second an HTTP-date can say, and journaled
+    as the exact wait it asks for). ``retry_after_raw`` is sent verbatim for the other edge forms:
+    ``1.5``, ``abc``, ``-1``, or a value beyond a client's cap such as ``300``. The provider's
+    message names the same delay as the headers, or none when they give none."""
 
     kind: ClassVar[ErrorKind] = ErrorKind.SERVER_ERROR
     status: int | None = attr(None, "override the status code")
     message: str | None = attr(None, "override the provider's message")
     retry_after: float | None = seconds(None, "seconds the client is asked to wait")
+    retry_after_format: str = attr(
+        "seconds",
+        "how retry_after is written: seconds, or http-date (that many seconds after the response is sent)",
+        ("seconds", "http-date"),
+    )
     retry_after_raw: str | None = attr(None, "a raw Retry-After value, sent as is")
     retry_after_ms: bool = attr(False, "also send retry-after-ms (OpenAI)")
     should_retry: bool | None = attr(None, "send x-should-retry: true/false")
@@ -65,8 +77,17 @@ class ErrorFault(Fault):
     #: the status an edge proxy answers with when this fault sends a non-JSON body (502/504)
     edge_status: ClassVar[int | None] = None
 
+    def validate(self) -> None:
+        if self.retry_after_format == "http-date" and (self.retry_after is None or self.retry_after_raw is not None):
+            raise FaultAttrError("http-date needs retry_after (seconds) and no retry_after_raw", "retry_after_format")
+
     def spec(self, ctx: AttemptContext) -> ErrorSpec:
         ra = self.s(ctx, self.retry_after) if self.retry_after is not None else None
+        raw = self.retry_after_raw
+        if ra is not None and self.retry_after_format == "http-date":
+            now = time.time()
+            at = math.ceil(now + ra)  # an HTTP-date has whole seconds: never ask for less than meant
+            raw, ra = email.utils.formatdate(at, usegmt=True), at - now
         raw_body: bytes | None = None
         ctype = None
         status = self.status
@@ -81,10 +102,10 @@ class ErrorFault(Fault):
             status=status,
             message=self.message,
             retry_after=ra,
-            retry_after_raw=self.retry_after_raw,
+            retry_after_raw=raw,
             retry_after_ms=self.retry_after_ms,
             should_retry=self.should_retry,
-            ratelimit=self.snapshot(ctx, ra),
+            ratelimit=self.snapshot(ctx, ra if ra is not None else parse_retry_after(raw)),
             raw_body=raw_body,
             content_type=ctype,
         )
@@ -93,6 +114,8 @@ class ErrorFault(Fault):
         return self.kind
 
     def snapshot(self, ctx: AttemptContext, retry_after: float | None) -> RateLimitSnapshot | None:
+        """Rate-limit counters for the headers; ``retry_after`` is the wait the error gives (None:
+        it gives none, and the bucket that ran out then has no reset header either)."""
         return None
 
     async def before(self, ctx: AttemptContext) -> Rendered | None:
@@ -115,6 +138,7 @@ class HttpError(ErrorFault):
         )
 
     def validate(self) -> None:
+        super().validate()
         if self.status is None or not 400 <= self.status <= 599:
             raise FaultAttrError("must be an HTTP error status between 400 and 599", "status")
 
@@ -122,14 +146,16 @@ class HttpError(ErrorFault):
 @register("rate_limit")
 @dataclass
 class RateLimit(ErrorFault):
-    """F01/F02: a retryable 429 with ``Retry-After`` and rate-limit headers at zero."""
+    """F01/F02: a retryable 429 with ``Retry-After`` and rate-limit headers at zero. With
+    ``retry_after: null`` no header, no reset of the exhausted bucket and no "try again in" in
+    the message hint at a delay: the client is told nothing about when to come back."""
 
     kind: ClassVar[ErrorKind] = ErrorKind.RATE_LIMIT
     retry_after: float | None = seconds(1.0, "seconds the client is asked to wait (null: no header)")
     limit: str = attr("requests", "which limit ran out: requests or tokens", ("requests", "tokens"))
 
     def snapshot(self, ctx: AttemptContext, retry_after: float | None) -> RateLimitSnapshot:
-        reset = retry_after if retry_after is not None else 1.0
+        reset = retry_after
         if self.limit == "tokens":
             return RateLimitSnapshot(
                 requests_limit=60,
@@ -230,6 +256,7 @@ class AuthRevoked(ErrorFault):
         return ErrorKind.PERMISSION if self.status == 403 else ErrorKind.AUTH
 
     def validate(self) -> None:
+        super().validate()
         if self.status not in (401, 403):
             raise FaultAttrError("must be 401 or 403", "status")
 
@@ -332,10 +359,16 @@ class ContentFilter(_SemanticFinish):
 
     finish: ClassVar[str] = "content_filter"
     mode: str = attr("error", "error (a 400) or finish (the answer stops)", ("error", "finish"))
+    flavour: str = attr(
+        "azure",
+        "the 400 on OpenAI lanes: azure (code content_filter, with innererror) or openai (content_policy_violation)",
+        ("azure", "openai"),
+    )
 
     async def before(self, ctx: AttemptContext) -> Rendered | None:
         if self.mode == "error":
-            return ctx.dialect.render_error(ErrorSpec(ErrorKind.CONTENT_FILTER), ctx.request)
+            spec = ErrorSpec(ErrorKind.CONTENT_FILTER, flavour=self.flavour)
+            return ctx.dialect.render_error(spec, ctx.request)
         return await super().before(ctx)
 
     def transform(self, ctx: AttemptContext, events: AsyncIterator[list[Event]]) -> AsyncIterator[Any]:

@@ -167,14 +167,25 @@ class FaultPlan:
         call_key = ctx.attempt.call_id or ctx.request.fingerprint
         t = self.journal.now()
         chosen: list[Intervention] = []
+        req = ctx.request
         for e in self.entries:
             if e.fault.lane_level or (e.spec.lane != "*" and e.spec.lane != ctx.lane):
                 continue
+            m = e.schedule.match
+            if m is not None and not m.matches(req.model, req.text, req.last_role):
+                continue  # not a request this fault is about: it does not count towards nth, first ...
             n = e.n[ctx.lane] = e.n.get(ctx.lane, 0) + 1
             ck = (ctx.lane, call_key)
             call_n = e.call_n[ck] = e.call_n.get(ck, 0) + 1
             facts = AttemptFacts(
-                n=n, t=t, call_key=call_key, call_n=call_n, requested=bool(requested & {e.name, e.spec.fault})
+                n=n,
+                t=t,
+                call_key=call_key,
+                call_n=call_n,
+                requested=bool(requested & {e.name, e.spec.fault}),
+                model=req.model,
+                text=req.text,
+                last_role=req.last_role,
             )
             scheduled = e.schedule.applies(
                 facts, seed=self.seed, salt=f"{e.index}:{e.name}", time_scale=self.time_scale

@@ -218,7 +218,7 @@ def test_render_error_gives_the_sdk_exception(kind):
         assert b"<html>" in rendered.body
     else:
         assert exc.code == code
-        assert exc.type
+        assert exc.type or kind is ErrorKind.CONTENT_FILTER  # Azure's content_filter has "type": null
         assert exc.message.startswith(f"Error code: {status} - ")
 
 
