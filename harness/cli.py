@@ -22,7 +22,7 @@ from rich.console import Console
 from . import __version__
 from .journal import Journal
 from .lanes import LaneSet
-from .profile import Profile, ProfileError, default_profile, load_profile
+from .profile import Profile, ProfileError, check_time_scale, default_profile, load_profile
 
 __all__ = ["main"]
 
@@ -514,6 +514,15 @@ def cmd_toxiproxy(args: argparse.Namespace, out: Console) -> int:
 
 
 # -- parser -------------------------------------------------------------------------------------
+def _time_scale(text: str) -> float:
+    """``--time-scale``: refused at once (exit 2) unless a finite number > 0."""
+    try:
+        return check_time_scale(float(text))
+    except ValueError as exc:
+        msg = str(exc) if "finite" in str(exc) else f"must be a finite number > 0 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="routechaos",
@@ -525,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="start a profile's lanes and keep them up until interrupted")
     s.add_argument("profile", nargs="?", help="profile name or path (default: two simulated lanes)")
     s.add_argument("--seed", type=int, help="the seed of every seeded fault decision (default: the profile's)")
-    s.add_argument("--time-scale", type=float, help="multiply every time in the profile (0.1 = ten times faster)")
+    s.add_argument("--time-scale", type=_time_scale, help="multiply every time in the profile (0.1: ten times faster)")
     s.add_argument("--journal", help="write the journal (JSON Lines) to this file")
     s.add_argument("--control-port", type=int, default=0, help="control API port (default: any free port)")
     s.add_argument(
@@ -586,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("profile", help="profile name or path")
     dr.add_argument("command", nargs="*", help="-- then the agent command")
     dr.add_argument("--seed", type=int, help="the seed of every seeded fault decision (default: the profile's)")
-    dr.add_argument("--time-scale", type=float, help="multiply every time in the profile (0.1 = ten times faster)")
+    dr.add_argument("--time-scale", type=_time_scale, help="multiply every time in the profile (0.1: ten times faster)")
     dr.add_argument("--out", help="directory for journal.jsonl, report.html, checks.json (default routechaos-runs/...)")
     dr.add_argument("--timeout", type=float, default=600.0, help="stop the agent after this many seconds")
     dr.add_argument(

@@ -29,7 +29,7 @@ from typing import Any
 from .checks import Report, evaluate_all, make_check
 from .journal import Call, Journal, Outcome
 from .lanes import BackgroundLanes, LaneSet
-from .profile import Profile, load_profile
+from .profile import Profile, check_time_scale, load_profile
 
 __all__ = ["CALL_ID_HEADER", "Drill", "call_headers", "call_scope", "current_call_id"]
 
@@ -85,6 +85,10 @@ class Drill:
         if seed is not None:
             overrides["seed"] = seed
         if time_scale is not None:
+            try:
+                time_scale = check_time_scale(time_scale)
+            except ValueError as exc:
+                raise ValueError(f"time_scale {exc}") from None
             overrides["time_scale"] = time_scale
         if isinstance(profile, Profile):
             self.profile = profile

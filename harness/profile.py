@@ -11,6 +11,7 @@ override.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "ToxicSpec",
+    "check_time_scale",
     "default_profile",
     "find_profile",
     "load_profile",
@@ -138,6 +140,14 @@ class Profile:
     description: str = ""
     incident: str = ""
     source: str | None = None
+
+
+def check_time_scale(value: object) -> float:
+    """``value`` as a time scale, or ``ValueError`` saying what one is: a finite number > 0
+    (``nan`` or ``inf`` would make every wait in the drill meaningless, ``0`` every wait zero)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"must be a finite number > 0, e.g. 0.1 to run ten times faster (got {value!r})")
+    return float(value)
 
 
 def default_profile() -> Profile:
@@ -304,9 +314,10 @@ def _build(loc: Located) -> Profile:
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise loc.error(("seed",), "must be an integer")
-    time_scale = data.get("time_scale", 1.0)
-    if isinstance(time_scale, bool) or not isinstance(time_scale, int | float) or time_scale <= 0:
-        raise loc.error(("time_scale",), "must be a number > 0 (0.1 runs a profile ten times faster)")
+    try:
+        time_scale = check_time_scale(data.get("time_scale", 1.0))
+    except ValueError as exc:
+        raise loc.error(("time_scale",), str(exc)) from None
     lanes_raw = data.get("lanes")
     if lanes_raw is None:
         lanes = default_profile().lanes
@@ -318,7 +329,7 @@ def _build(loc: Located) -> Profile:
         name=str(data.get("name") or Path(loc.file).stem),
         lanes=lanes,
         seed=seed,
-        time_scale=float(time_scale),
+        time_scale=time_scale,
         description=str(data.get("description") or ""),
         incident=str(data.get("incident") or ""),
         source=loc.file,
@@ -370,7 +381,7 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
             raise loc.error((*path, "simulator"), "must be a mapping of simulator settings")
         sim = _sim(loc, (*path, "simulator"), sim_raw)
     rt = spec.get("read_timeout", 600.0)
-    if rt is not None and (isinstance(rt, bool) or not isinstance(rt, int | float) or rt <= 0):
+    if rt is not None and (isinstance(rt, bool) or not isinstance(rt, int | float) or not math.isfinite(rt) or rt <= 0):
         raise loc.error((*path, "read_timeout"), "must be a number of seconds > 0, or null")
     return LaneSpec(
         name=name,
@@ -433,6 +444,8 @@ def _sim(loc: Located, path: tuple[str | int, ...], raw: dict[str, Any]) -> SimS
         if rule is None:
             raise loc.error((*path, key), f"unknown simulator setting; expected one of {', '.join(SIM_RULES)}")
         bad = isinstance(value, bool) or not isinstance(value, rule.types)
+        if not bad and isinstance(value, float) and not math.isfinite(value):
+            bad = True  # .nan / .inf: no drill can be paced by them
         if not bad and rule.minimum is not None and isinstance(value, int | float):
             bad = value <= rule.minimum if rule.exclusive else value < rule.minimum
         if key == "capacity_error" and not bad and value not in capacity_error_kinds():
@@ -538,7 +551,13 @@ def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicS
             raise loc.error(
                 (*path, "attributes", key), f"unknown attribute for toxic {ttype!r}; its attributes: {names}"
             )
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value != int(value)
+            or value < 0
+        ):
             raise loc.error((*path, "attributes", key), f"must be an integer >= 0 ({known_attrs[key]}; got {value!r})")
     if "schedule" in raw:
         _validate_schedule(loc, (*path, "schedule"), raw["schedule"])

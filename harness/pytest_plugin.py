@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from .drill import Drill
-from .profile import Profile, profile_from_dict
+from .profile import Profile, check_time_scale, profile_from_dict
 
 __all__ = ["chaos", "chaos_factory"]
 
@@ -91,7 +91,10 @@ def _drill_kwargs(request: pytest.FixtureRequest, overrides: dict[str, Any]) -> 
         kw["seed"] = int(seed)
     scale = overrides.pop("time_scale", None) if "time_scale" in overrides else _setting(cfg, "time_scale")
     if scale is not None:
-        kw["time_scale"] = float(scale)
+        try:
+            kw["time_scale"] = check_time_scale(float(scale))
+        except ValueError as exc:
+            raise pytest.UsageError(f"routechaos time_scale {exc}") from None
     kw["toxiproxy_url"] = overrides.pop("toxiproxy_url", None) or _setting(cfg, "toxiproxy_url")
     if "journal_path" in overrides:
         kw["journal_path"] = overrides.pop("journal_path")

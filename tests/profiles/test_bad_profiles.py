@@ -53,8 +53,8 @@ CASES = [
     # -- top level ----------------------------------------------------------------------------
     Case("unknown-top-level-key", BASE + "colour: red\n", 7, "colour", "unknown key"),
     Case("duplicate-key", BASE + "seed: 1\nseed: 2\n", 8, "seed", "duplicate key 'seed' (first at line 7)"),
-    Case("time-scale-zero", BASE + "time_scale: 0\n", 7, "time_scale", "must be a number > 0"),
-    Case("time-scale-string", BASE + "time_scale: fast\n", 7, "time_scale", "must be a number > 0"),
+    Case("time-scale-zero", BASE + "time_scale: 0\n", 7, "time_scale", "must be a finite number > 0"),
+    Case("time-scale-string", BASE + "time_scale: fast\n", 7, "time_scale", "must be a finite number > 0"),
     Case("seed-not-int", BASE + "seed: 1.5\n", 7, "seed", "must be an integer"),
     Case("seed-bool", BASE + "seed: true\n", 7, "seed", "must be an integer"),
     Case(
