@@ -21,6 +21,7 @@ from rich.console import Console
 
 from . import __version__
 from .journal import Journal
+from .lanemap import UnknownLane, parse_lane_args, rename_profile
 from .lanes import LaneSet
 from .profile import Profile, ProfileError, check_time_scale, default_profile, load_profile
 
@@ -33,20 +34,29 @@ class UsageError(Exception):
     """A mistake on the command line: printed without a traceback, exit code 2."""
 
 
-def _load(name: str | None, seed: int | None, time_scale: float | None) -> Profile:
+def _load(name: str | None, seed: int | None, time_scale: float | None, lanes: Sequence[str] = ()) -> Profile:
+    """The profile to run; ``lanes`` are ``--lane PROFILE_LANE=YOUR_LANE`` renamings."""
     overrides: dict[str, object] = {}
     if seed is not None:
         overrides["seed"] = seed
     if time_scale is not None:
         overrides["time_scale"] = time_scale
-    if name is None:
-        p = default_profile()
-        if seed is not None:
-            p.seed = seed
-        if time_scale is not None:
-            p.time_scale = time_scale
-        return p
-    return load_profile(name, overrides)
+    try:
+        mapping = parse_lane_args(lanes)
+        if name is not None:
+            return load_profile(name, overrides, lanes=mapping)
+        p = rename_profile(default_profile(), mapping)
+    except UnknownLane as exc:
+        raise UsageError(f"--lane {exc.name}=...: {exc}") from None
+    except ValueError as exc:
+        if isinstance(exc, ProfileError):
+            raise
+        raise UsageError(str(exc)) from None
+    if seed is not None:
+        p.seed = seed
+    if time_scale is not None:
+        p.time_scale = time_scale
+    return p
 
 
 # -- serve --------------------------------------------------------------------------------------
@@ -108,7 +118,7 @@ def _serve(
 
 
 def cmd_serve(args: argparse.Namespace, out: Console) -> int:
-    profile = _load(args.profile, args.seed, args.time_scale)
+    profile = _load(args.profile, args.seed, args.time_scale, args.lane or ())
     _serve(profile, args.journal, out, args.ready_file, args.control_port, args.toxiproxy)
     return EXIT_OK
 
@@ -195,7 +205,7 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
         raise UsageError("give the agent command after --, e.g. routechaos drill PROFILE -- python agent.py")
     if shutil.which(command[0]) is None and not Path(command[0]).exists():
         raise UsageError(f"agent command not found: {command[0]}")
-    profile = _load(args.profile, args.seed, args.time_scale)
+    profile = _load(args.profile, args.seed, args.time_scale, getattr(args, "lane", None) or ())
     run_dir = _run_dir(args.out, profile)
     run_dir.mkdir(parents=True, exist_ok=True)
     journal_path = run_dir / "journal.jsonl"
@@ -523,6 +533,9 @@ def _time_scale(text: str) -> float:
         raise argparse.ArgumentTypeError(msg) from None
 
 
+_LANE_HELP = "rename a profile's lane to the name your agent uses (repeatable), e.g. --lane primary=fast"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="routechaos",
@@ -536,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="the seed of every seeded fault decision (default: the profile's)")
     s.add_argument("--time-scale", type=_time_scale, help="multiply every time in the profile (0.1: ten times faster)")
     s.add_argument("--journal", help="write the journal (JSON Lines) to this file")
+    s.add_argument("--lane", action="append", metavar="PROFILE_LANE=YOUR_LANE", help=_LANE_HELP)
     s.add_argument("--control-port", type=int, default=0, help="control API port (default: any free port)")
     s.add_argument(
         "--toxiproxy",
@@ -549,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fault", help="add, list or remove faults on a running 'routechaos serve'")
     f.add_argument("--control", help="control API URL (default: the serve started in this directory)")
     fsub = f.add_subparsers(dest="action", metavar="ACTION", required=True)
-    fa = fsub.add_parser("add", help="add a fault: routechaos fault add overloaded --lane ultraspeed retry_after=2")
+    fa = fsub.add_parser("add", help="add a fault: routechaos fault add overloaded --lane primary retry_after=2")
     fa.add_argument("fault", help="fault name (rate_limit, overloaded, stream_cut, refuse, ...)")
     fa.add_argument("--lane", default="*", help="lane name, or * for every lane")
     fa.add_argument("--name", help="a name to remove it by later")
@@ -596,6 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("command", nargs="*", help="-- then the agent command")
     dr.add_argument("--seed", type=int, help="the seed of every seeded fault decision (default: the profile's)")
     dr.add_argument("--time-scale", type=_time_scale, help="multiply every time in the profile (0.1: ten times faster)")
+    dr.add_argument("--lane", action="append", metavar="PROFILE_LANE=YOUR_LANE", help=_LANE_HELP)
     dr.add_argument("--out", help="directory for journal.jsonl, report.html, checks.json (default routechaos-runs/...)")
     dr.add_argument("--timeout", type=float, default=600.0, help="stop the agent after this many seconds")
     dr.add_argument(

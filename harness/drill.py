@@ -28,6 +28,7 @@ from typing import Any
 
 from .checks import Report, evaluate_all, make_check
 from .journal import Call, Journal, Outcome
+from .lanemap import LaneDict, UnknownLane, rename_profile
 from .lanes import BackgroundLanes, LaneSet
 from .profile import Profile, check_time_scale, load_profile
 
@@ -80,7 +81,11 @@ class Drill:
         control: bool = False,
         control_port: int = 0,
         network_layer: bool = False,
+        lanes: Mapping[str, str] | None = None,
     ) -> None:
+        """``lanes`` renames the profile's lanes to yours (``{"primary": "fast"}``: see
+        :mod:`harness.lanemap`); a name the profile does not have raises
+        :class:`~harness.lanemap.UnknownLane`."""
         overrides: dict[str, Any] = {}
         if seed is not None:
             overrides["seed"] = seed
@@ -91,13 +96,15 @@ class Drill:
                 raise ValueError(f"time_scale {exc}") from None
             overrides["time_scale"] = time_scale
         if isinstance(profile, Profile):
+            if lanes:
+                profile = rename_profile(profile, lanes)
             self.profile = profile
             if seed is not None:
                 profile.seed = seed
             if time_scale is not None:
                 profile.time_scale = time_scale
         else:
-            self.profile = load_profile(profile, overrides)
+            self.profile = load_profile(profile, overrides, lanes=lanes)
         self.journal = Journal(journal_path)
         self.journal_path = Path(journal_path) if journal_path else None
         self.toxiproxy_url = toxiproxy_url
@@ -109,7 +116,7 @@ class Drill:
         self._bg: BackgroundLanes | None = None
         self._toxics: Any = None
         self._control: Any = None
-        self._urls: dict[str, str] = {}
+        self._urls: LaneDict = LaneDict()
         self._calls = 0
         self.outcomes: list[Call] = []
 
@@ -135,7 +142,7 @@ class Drill:
         lanes = LaneSet(self.profile, self.journal)
         self._bg = BackgroundLanes(lanes).start()
         try:
-            self._urls = dict(lanes.urls)
+            self._urls = LaneDict(lanes.urls)
             if self.profile.toxics or self.network_layer:
                 self._bg.call(self._start_toxics)
             if self._control_wanted:
@@ -188,20 +195,24 @@ class Drill:
     # -- addresses ----------------------------------------------------------------------------
     @property
     def urls(self) -> dict[str, str]:
-        """Lane name -> the base URL the agent should call (through Toxiproxy if it has toxics)."""
-        return dict(self._urls)
+        """Lane name -> the base URL the agent should call (through Toxiproxy if it has toxics).
+        A name that is not a lane raises :class:`~harness.lanemap.UnknownLane`."""
+        return LaneDict(self._urls)
 
     def url(self, lane: str) -> str:
-        try:
-            return self._urls[lane]
-        except KeyError:
-            raise KeyError(f"no lane {lane!r}; lanes: {', '.join(self._urls)}") from None
+        """The base URL of ``lane``; :class:`~harness.lanemap.UnknownLane` names the lanes there are."""
+        if lane not in self.profile.lanes:
+            raise UnknownLane(lane, self.profile.lanes)
+        if lane not in self._urls:
+            raise RuntimeError(f"lane {lane!r} is not running: start() the drill first")
+        return self._urls[lane]
 
     def base_url(self, lane: str) -> str:
         """The URL an SDK wants: ``/v1`` appended for OpenAI-style lanes."""
+        url = self.url(lane)
         spec = self.profile.lanes[lane]
         openai_like = spec.dialect in ("openai", "openai-chat", "openai-responses", "vllm", "ollama")
-        return self.url(lane) + ("/v1" if openai_like else "")
+        return url + ("/v1" if openai_like else "")
 
     def env(self) -> dict[str, str]:
         """Environment for an agent subprocess: the variables real SDKs read, and one per lane."""

@@ -6,7 +6,8 @@ drill that dies halfway through on a typo wastes the whole run.
 
 A profile may ``extends:`` another (a path relative to it, or the name of a shipped profile):
 lanes merge by name, lists (faults, toxics, checks) are appended after the base's, scalars
-override.
+override. ``extends: {profile: NAME, lanes: {primary: fast}}`` renames the base's lanes first
+(see :mod:`harness.lanemap`), so the profile can speak of its agent's lanes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 
 from .checks import CHECKS, make_check
 from .dialects import DIALECT_NAMES
+from .lanemap import UnknownLane, check_lane_map, rename_located
 from .simulator import SimSettings
 from .suggest import did_you_mean
 from .yamlpos import Located, ProfileError, load_located, read_located
@@ -151,12 +154,13 @@ def check_time_scale(value: object) -> float:
 
 
 def default_profile() -> Profile:
-    """Two simulated lanes: a fast premium lane and a slower stable one."""
+    """Two simulated lanes named as in the catalogue: ``primary``, a fast premium lane, and
+    ``stable``, a slower one to fall back to."""
     return Profile(
         name="default",
-        description="ultraspeed (OpenAI Chat, 1000 tokens/s) beside stable (Anthropic Messages, 60 tokens/s)",
+        description="primary (OpenAI Chat, 1000 tokens/s) beside stable (Anthropic Messages, 60 tokens/s)",
         lanes={
-            "ultraspeed": LaneSpec("ultraspeed", "openai-chat", simulator=SimSettings(tokens_per_second=1000.0)),
+            "primary": LaneSpec("primary", "openai-chat", simulator=SimSettings(tokens_per_second=1000.0)),
             "stable": LaneSpec("stable", "anthropic", simulator=SimSettings(tokens_per_second=60.0)),
         },
     )
@@ -202,13 +206,24 @@ def find_profile(name_or_path: str | Path, relative_to: Path | None = None) -> P
 
 
 # -- loading ----------------------------------------------------------------------------------
-def load_profile(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Profile:
-    """Load, merge ``extends``, validate. ``overrides`` (seed, time_scale, ...) win over the file."""
+def load_profile(
+    name_or_path: str | Path, overrides: dict[str, Any] | None = None, *, lanes: Mapping[str, str] | None = None
+) -> Profile:
+    """Load, merge ``extends``, validate. ``overrides`` (seed, time_scale, ...) win over the file;
+    ``lanes`` renames the profile's lanes (``{"primary": "fast"}``); a name it does not have
+    raises :class:`~harness.lanemap.UnknownLane`."""
     path = find_profile(name_or_path)
     raw = _load_raw(path, chain=())
     if overrides:
         raw.data = {**raw.data, **overrides}
+    if lanes:
+        raw = rename_located(raw, check_lane_map(lanes, _lane_names(raw)))
     return _build(raw)
+
+
+def _lane_names(loc: Located) -> list[str]:
+    lanes = loc.data.get("lanes") if isinstance(loc.data, dict) else None
+    return list(lanes) if isinstance(lanes, dict) else list(default_profile().lanes)
 
 
 def load_profile_text(text: str, file: str = "<profile>") -> Profile:
@@ -235,15 +250,31 @@ def _load_raw(path: Path, chain: tuple[Path, ...]) -> Located:
 
 def _merge_base(loc: Located, here: Path, chain: tuple[Path, ...]) -> Located:
     ref = loc.data["extends"]
+    at: tuple[str, ...] = ("extends",)
+    mapping: Any = None
+    if isinstance(ref, dict):
+        for key in ref:
+            if key not in ("profile", "lanes"):
+                raise loc.error((*at, key), "unknown key; extends: takes profile: and lanes:")
+        mapping = ref.get("lanes")
+        ref, at = ref.get("profile"), ("extends", "profile")
     if not isinstance(ref, str):
-        raise loc.error(("extends",), "must be a profile name or path")
+        raise loc.error(at, "must be a profile name or path, or {profile: NAME, lanes: {its_lane: your_lane}}")
     try:
         base_path = find_profile(ref, relative_to=here)
     except ProfileError as exc:
-        raise loc.error(("extends",), exc.message) from None
+        raise loc.error(at, exc.message) from None
     if base_path.resolve() in chain:
-        raise loc.error(("extends",), f"circular extends through {base_path}")
+        raise loc.error(at, f"circular extends through {base_path}")
     base = _load_raw(base_path, chain)
+    if mapping is not None:
+        try:
+            mapping = check_lane_map(mapping, _lane_names(base))
+        except UnknownLane as exc:
+            raise loc.error(("extends", "lanes", str(exc.name)), f"{exc.message} (in {base_path.name})") from None
+        except ValueError as exc:
+            raise loc.error(("extends", "lanes"), str(exc)) from None
+        base = rename_located(base, mapping)
     return merge_located(base, loc)
 
 
@@ -336,7 +367,7 @@ def _build(loc: Located) -> Profile:
     )
     profile.faults = [_fault(loc, i, f, lanes) for i, f in enumerate(_list(loc, data, "faults"))]
     profile.toxics = [_toxic(loc, i, t, lanes) for i, t in enumerate(_list(loc, data, "toxics"))]
-    profile.checks = [_check(loc, i, c) for i, c in enumerate(_list(loc, data, "checks"))]
+    profile.checks = [_check(loc, i, c, lanes) for i, c in enumerate(_list(loc, data, "checks"))]
     return profile
 
 
@@ -467,7 +498,7 @@ def _fault(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> FaultS
         raise loc.error((*path, "fault"), "required: the fault's name (rate_limit, overloaded, stream_cut, ...)")
     lane = raw.get("lane", "*")
     if lane != "*" and lane not in lanes:
-        raise loc.error((*path, "lane"), _no_lane(lane, lanes))
+        raise loc.error((*path, "lane"), UnknownLane(lane, lanes).message)
     spec = FaultSpec(
         fault=kind,
         lane=lane,
@@ -514,11 +545,6 @@ def _validate_schedule(loc: Located, path: tuple[str | int, ...], raw: Any) -> N
         raise loc.error(sub, str(exc.args[0] if exc.args else exc)) from None
 
 
-def _no_lane(lane: Any, lanes: dict[str, LaneSpec]) -> str:
-    guess = did_you_mean(str(lane), lanes)
-    return f"no lane named {lane!r}; " + (guess or f"lanes: {', '.join(lanes)}")
-
-
 def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicSpec:
     path: tuple[str | int, ...] = ("toxics", i)
     if not isinstance(raw, dict):
@@ -530,7 +556,7 @@ def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicS
     if lane is None:
         raise loc.error((*path, "lane"), f"required: the lane the toxic sits in front of ({', '.join(lanes)})")
     if lane not in lanes:
-        raise loc.error((*path, "lane"), _no_lane(lane, lanes))
+        raise loc.error((*path, "lane"), UnknownLane(lane, lanes).message)
     ttype = raw.get("type")
     if ttype not in TOXIC_TYPES:
         raise loc.error((*path, "type"), f"must be one of {', '.join(TOXIC_TYPES)} (got {ttype!r})")
@@ -573,7 +599,7 @@ def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicS
     )
 
 
-def _check(loc: Located, i: int, raw: Any) -> CheckSpec:
+def _check(loc: Located, i: int, raw: Any, lanes: Mapping[str, LaneSpec]) -> CheckSpec:
     path: tuple[str | int, ...] = ("checks", i)
     if isinstance(raw, str):
         name, params = raw, {}
@@ -604,4 +630,8 @@ def _check(loc: Located, i: int, raw: Any) -> CheckSpec:
         msg = str(exc.args[0] if exc.args else exc)
         bad = next((k for k in params if f"parameter {k!r}" in msg), None)
         raise loc.error((*path, name, bad) if bad else (*path, name), msg) from None
+    for key in getattr(cls, "lane_params", ()):
+        value = params.get(key)
+        if isinstance(value, str) and value not in lanes:
+            raise loc.error((*path, name, key), UnknownLane(value, lanes).message)
     return spec

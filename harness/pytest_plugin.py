@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from .drill import Drill
+from .lanemap import UnknownLane
 from .profile import Profile, check_time_scale, profile_from_dict
 
 __all__ = ["chaos", "chaos_factory"]
@@ -56,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "chaos_profile(name_or_path, **overrides): the fault profile for the `chaos` fixture "
-        "(overrides: seed, time_scale, journal_path, toxiproxy_url)",
+        "(overrides: seed, time_scale, journal_path, toxiproxy_url, lanes={profile_lane: your_lane})",
     )
     profile_dir = _setting(config, "profile_dir")
     if profile_dir:
@@ -98,6 +99,8 @@ def _drill_kwargs(request: pytest.FixtureRequest, overrides: dict[str, Any]) -> 
     kw["toxiproxy_url"] = overrides.pop("toxiproxy_url", None) or _setting(cfg, "toxiproxy_url")
     if "journal_path" in overrides:
         kw["journal_path"] = overrides.pop("journal_path")
+    if "lanes" in overrides:
+        kw["lanes"] = overrides.pop("lanes")
     if overrides:
         raise pytest.UsageError(f"chaos_profile: unknown override(s) {', '.join(overrides)}")
     return kw
@@ -131,7 +134,10 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[Drill]:
         overrides = dict(marker.kwargs)
     kw = _drill_kwargs(request, overrides)
     kw.setdefault("journal_path", _journal_path(request))
-    drill = Drill(profile, **kw)
+    try:
+        drill = Drill(profile, **kw)
+    except UnknownLane as exc:
+        raise pytest.UsageError(f"chaos_profile lanes=: {exc}") from None
     drill.start()
     try:
         yield drill

@@ -378,7 +378,25 @@ def profile_json_schema() -> dict[str, Any]:
         "name": {"type": "string"},
         "description": {"type": "string", "description": "what happens, and what a graceful agent does"},
         "incident": {"type": "string", "description": "the real failure this profile reproduces"},
-        "extends": {"type": "string", "description": "a base profile: a path relative to this file, or a name"},
+        "extends": {
+            "description": "a base profile: a path relative to this file, or a name; with lanes:, its lanes renamed",
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "required": ["profile"],
+                    "properties": {
+                        "profile": {"type": "string", "description": "the base profile"},
+                        "lanes": {
+                            "type": "object",
+                            "description": "the base's lane names mapped to yours, e.g. {primary: fast}",
+                            "additionalProperties": {"type": "string", "minLength": 1},
+                        },
+                    },
+                    "additionalProperties": False,
+                },
+            ],
+        },
         "seed": {"type": "integer", "default": 0},
         "time_scale": {"type": "number", "exclusiveMinimum": 0, "default": 1.0},
         "lanes": {"type": "object", "minProperties": 1, "additionalProperties": {"$ref": "#/$defs/lane"}},

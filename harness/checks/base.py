@@ -139,6 +139,8 @@ class Check:
     """
 
     name: ClassVar[str] = "check"
+    #: the parameters that name a lane: lane mapping renames them, the loader checks they exist
+    lane_params: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         self.validate()

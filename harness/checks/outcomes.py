@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..canonical import canonical_text
 from ..journal import Attempt, Journal
@@ -250,6 +251,7 @@ class AliveAfter(Check):
     ``after`` is given) or no call started after it.
     """
 
+    lane_params: ClassVar[tuple[str, ...]] = ("lane",)
     after: float | None = None
     lane: str | None = None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ..journal import Attempt, Journal
 from ._calls import call_views, end_time, ids, is_complete, is_failure
@@ -25,6 +25,7 @@ class FallbackWithin(Check):
     failed, or if the call's outcome is unknown and nothing answered it.
     """
 
+    lane_params: ClassVar[tuple[str, ...]] = ("primary", "fallback")
     primary: str
     fallback: str
     within: float
@@ -166,6 +167,7 @@ class RecoversWithin(Check):
     traffic after ``end + within`` to tell, or the window reopened first.
     """
 
+    lane_params: ClassVar[tuple[str, ...]] = ("lane",)
     lane: str
     within: float
     after: float | None = None
@@ -267,6 +269,7 @@ class CircuitOpens(Check):
     lane never failed that often, or there was no traffic at all to show the circuit was open.
     """
 
+    lane_params: ClassVar[tuple[str, ...]] = ("lane",)
     lane: str
     failures: int = 3
     max_attempts_while_open: int = 1

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dialects.base import Event, Rendered
 from ..journal import Journal
+from ..lanemap import UnknownLane
 from ..profile import FaultSpec, Profile
 from ..proxy.hooks import AttemptContext, Intervention, StreamItem
 from ..schedule import AttemptFacts, Schedule, parse_schedule
@@ -112,6 +113,7 @@ class FaultPlan:
 
     def __init__(self, profile: Profile, journal: Journal, *, time_scale: float | None = None) -> None:
         self.seed = profile.seed
+        self.lane_names = list(profile.lanes)
         self.journal = journal
         self.time_scale = profile.time_scale if time_scale is None else time_scale
         self.entries: list[PlanEntry] = []
@@ -126,7 +128,10 @@ class FaultPlan:
 
     # -- live changes -------------------------------------------------------------------------
     def add(self, spec: FaultSpec) -> PlanEntry:
-        """Add a fault (also while lanes run: the control API uses this)."""
+        """Add a fault (also while lanes run: the control API uses this). A fault on a lane the
+        drill does not have raises :class:`~harness.lanemap.UnknownLane`."""
+        if spec.lane != "*" and spec.lane not in self.lane_names:
+            raise UnknownLane(spec.lane, self.lane_names)
         if any(e.name == spec.name for e in self.entries):
             base, k = spec.name, 2
             while any(e.name == f"{base}#{k}" for e in self.entries):

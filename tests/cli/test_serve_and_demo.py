@@ -20,7 +20,7 @@ def test_serve_prints_one_line_per_lane_then_serves_until_interrupted(tmp_path):
     try:
         lines = [proc.stdout.readline().split() for _ in range(2)]
         assert [(w[0], w[1], w[2]) for w in lines] == [
-            ("lane", "ultraspeed", "openai-chat"),
+            ("lane", "primary", "openai-chat"),
             ("lane", "stable", "anthropic"),
         ]
         urls = {w[1]: w[3] for w in lines}
@@ -52,7 +52,7 @@ def test_demo_streams_through_both_lanes_then_drills_the_example_router(tmp_path
         cwd=tmp_path,  # not the repository: the demo must find its example agent by itself
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "lane ultraspeed openai-chat" in out.stdout and "lane stable anthropic" in out.stdout
+    assert "lane primary openai-chat" in out.stdout and "lane stable anthropic" in out.stdout
     assert out.stdout.count("end=complete") == 2
     assert "PASS    no_lost_calls" in out.stdout and "fallback_within" in out.stdout
     report = (tmp_path / "demo" / "report.html").read_text()
@@ -82,7 +82,7 @@ def test_serve_with_toxiproxy_lets_a_toxiproxy_client_add_network_faults(tmp_pat
         urls = {w[1]: w[3] for w in lines if w[0] == "lane"}
         api = next(w[1] for w in lines if w[0] == "toxiproxy")
         client = ToxiproxyClient(api)
-        assert set(client.proxies()) == {"ultraspeed", "stable"}
+        assert set(client.proxies()) == {"primary", "stable"}
         assert client.get_proxy("stable").port == int(urls["stable"].rsplit(":", 1)[1])
         body = {"model": "c", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}
         client.add_toxic("stable", "latency", attributes={"latency": 300})
