@@ -353,6 +353,8 @@ def _extends_chain(path: Path) -> list[Path]:
             ref = (yaml.safe_load(here.read_text(encoding="utf-8")) or {}).get("extends")
         except (OSError, yaml.YAMLError, AttributeError):
             break
+        if isinstance(ref, dict):  # extends: {profile: NAME, lanes: {...}}
+            ref = ref.get("profile")
         if not isinstance(ref, str):
             break
         try:
