@@ -13,6 +13,7 @@ the fault behind the forwarding lane.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -131,5 +132,8 @@ def test_a_client_leaving_during_the_paced_rest_leaves_nothing_running(lanes):
     (a,) = bg.journal.attempts()
     assert a.end_reason == "client_gone" and 0 < a.tokens < TOKENS
     lane = bg.lanes.lanes["lane"]
+    deadline = time.monotonic() + 5  # the handler leaves its sets just after journaling
+    while (lane._open or lane._tasks) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not lane._open and not lane._tasks
     assert lane.upstream.simulator.capacity.active == 0
