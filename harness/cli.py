@@ -97,9 +97,11 @@ def _serve(
             state["toxiproxy"] = drill.toxiproxy_api
             print(f"toxiproxy {drill.toxiproxy_api}", flush=True)
         if drill.control_url:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # holds the control token: readable by this user only
                 STATE_FILE.parent.mkdir(exist_ok=True)
-                STATE_FILE.write_text(json.dumps(state))
+                fd = os.open(STATE_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(json.dumps(state))
         if ready_file:
             with open(ready_file, "w", encoding="utf-8") as fh:
                 fh.write("\n".join(f"{n} {u}" for n, u in drill.urls.items()) + "\n")
@@ -145,13 +147,27 @@ def _parse_value(text: str) -> object:
         return text
 
 
+def _refused(r: object) -> str:
+    """The control API's error message (its body is JSON ``{"error", "field"?}``)."""
+    try:
+        err = r.json()  # type: ignore[attr-defined]
+    except ValueError:
+        return str(getattr(r, "text", ""))[:200]
+    if not isinstance(err, dict):
+        return str(err)[:200]
+    return f"{err['field']}: {err.get('error')}" if err.get("field") else str(err.get("error"))
+
+
 def cmd_fault(args: argparse.Namespace, out: Console) -> int:
     import httpx
 
     url = _control_url(args)
     try:
         if args.action == "list":
-            faults = httpx.get(url + "/faults", timeout=5).json()
+            r = httpx.get(url + "/faults", timeout=5)
+            if r.status_code >= 400:
+                raise UsageError(_refused(r))
+            faults = r.json()
             if not faults:
                 out.print("no faults")
             for f in faults:
@@ -160,7 +176,7 @@ def cmd_fault(args: argparse.Namespace, out: Console) -> int:
         if args.action == "remove":
             r = httpx.delete(url + ("/faults" if args.name == "all" else f"/faults/{args.name}"), timeout=5)
             if r.status_code >= 400:
-                raise UsageError(r.json().get("error", r.text))
+                raise UsageError(_refused(r))
             out.print(f"removed {args.name}")
             return EXIT_OK
         body: dict[str, object] = {"fault": args.fault, "lane": args.lane}
@@ -175,8 +191,7 @@ def cmd_fault(args: argparse.Namespace, out: Console) -> int:
             body[key] = _parse_value(value)
         r = httpx.post(url + "/faults", json=body, timeout=5)
         if r.status_code >= 400:
-            err = r.json()
-            raise UsageError(f"{err.get('field', 'fault')}: {err.get('error')}")
+            raise UsageError(_refused(r))
         out.print(f"added {r.json()['name']}")
         return EXIT_OK
     except httpx.HTTPError as exc:

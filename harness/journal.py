@@ -6,24 +6,27 @@ attempt still open when its lane stops is written with outcome ``unknown``: like
 ``:info``, an attempt whose effect we cannot know is never counted as a success or a failure.
 
 Secrets never get here: request headers pass through :func:`redact_headers` and URLs through
-:func:`redact_url` before they are stored.
+:func:`redact_url` before they are stored, and every error text (an upstream's error body, a
+failure message, an agent's exception) and mark detail is redacted as it is recorded
+(:mod:`harness.redact`).
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
 
 from .clock import Clock, MonotonicClock
+from .redact import REDACTED, SECRET_HEADERS, redact_headers, redact_obj, redact_text, redact_url
 
 __all__ = [
+    "REDACTED",
     "SECRET_HEADERS",
     "Attempt",
     "Call",
@@ -34,21 +37,6 @@ __all__ = [
     "redact_headers",
     "redact_url",
 ]
-
-SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization", "cookie"})
-_KEY_QUERY = re.compile(r"((?:^|[?&;])(?:key|api_key|api-key)=)[^&;#]*", re.IGNORECASE)
-REDACTED = "[redacted]"
-
-
-def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Headers with every credential replaced by ``[redacted]`` (names lower-cased)."""
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    return {k.lower(): (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in items}
-
-
-def redact_url(url: str) -> str:
-    """A URL with ``key=`` (and ``api_key=``) query values replaced, as Gemini puts keys there."""
-    return _KEY_QUERY.sub(lambda m: m.group(1) + REDACTED, url)
 
 
 def _shallow(obj: Any) -> dict[str, Any]:
@@ -239,6 +227,8 @@ class Journal:
         if attempt.t_end is None:
             attempt.t_end = self.now()
         attempt.outcome = outcome_of(EndReason(attempt.end_reason), attempt.status).value
+        if attempt.error:  # an upstream's error body or a failure text may echo a credential
+            attempt.error = redact_obj(attempt.error)
         with self._lock:
             self._attempts.append(attempt)
             self._write(attempt)
@@ -251,6 +241,14 @@ class Journal:
             return self._lock.wait_for(lambda: len(self._attempts) >= count, timeout)
 
     def record_call(self, call: Call) -> None:
+        """Store ``call``; its error and text are redacted in place (an agent's exception text
+        may quote a key or a URL with ``?key=``)."""
+        if call.error:
+            call.error = redact_text(call.error)
+        if call.error_type:
+            call.error_type = redact_text(call.error_type)
+        if call.text:
+            call.text = redact_text(call.text)
         with self._lock:
             self._calls.append(call)
             self._write(call)
@@ -258,7 +256,7 @@ class Journal:
     def mark(self, kind: str, lane: str | None = None, *, t: float | None = None, **detail: Any) -> Mark:
         """Record a drill event; ``t`` (seconds since start) defaults to now. Fault windows pass
         the time their schedule gives, so marks are exact however late the timer fired."""
-        m = Mark(t=self.now() if t is None else t, kind=kind, lane=lane, detail=detail)
+        m = Mark(t=self.now() if t is None else t, kind=kind, lane=lane, detail=redact_obj(detail))
         with self._lock:
             self._marks.append(m)
             self._write(m)

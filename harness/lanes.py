@@ -27,7 +27,12 @@ T = TypeVar("T")
 def make_lane(spec: LaneSpec, journal: Journal, *, time_scale: float = 1.0, faults: FaultHook | None = None) -> Lane:
     """A :class:`Lane` for ``spec`` (not started). Simulator times shrink with ``time_scale``."""
     if spec.upstream is not None:
-        upstream: Any = HttpUpstream(spec.upstream, read_timeout=spec.read_timeout)
+        upstream: Any = HttpUpstream(
+            spec.upstream,
+            read_timeout=spec.read_timeout,
+            max_event_bytes=spec.max_event_bytes,
+            max_response_bytes=spec.max_response_bytes,
+        )
     else:
         upstream = SimulatorUpstream(Simulator((spec.simulator or SimSettings()).scaled(time_scale)))
     return Lane(

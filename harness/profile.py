@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from .checks import CHECKS, make_check
 from .dialects import DIALECT_NAMES
 from .lanemap import UnknownLane, check_lane_map, rename_located
+from .proxy.upstream import MAX_EVENT_BYTES, MAX_RESPONSE_BYTES
 from .simulator import SimSettings
 from .suggest import did_you_mean
 from .yamlpos import Located, ProfileError, load_located, read_located
@@ -45,7 +46,19 @@ __all__ = [
 ]
 
 TOP_KEYS = {"name", "description", "incident", "extends", "seed", "time_scale", "lanes", "faults", "toxics", "checks"}
-LANE_KEYS = {"dialect", "host", "port", "simulator", "upstream", "read_timeout", "description"}
+LANE_KEYS = {
+    "dialect",
+    "host",
+    "port",
+    "simulator",
+    "upstream",
+    "read_timeout",
+    "max_event_bytes",
+    "max_response_bytes",
+    "description",
+}
+#: a real upstream's caps (bytes): one SSE event, and a whole response; past them the attempt ends
+LANE_CAPS = {"max_event_bytes": MAX_EVENT_BYTES, "max_response_bytes": MAX_RESPONSE_BYTES}
 FAULT_RESERVED = {"fault", "lane", "schedule", "name", "description"}
 TOXIC_KEYS = {"lane", "type", "name", "stream", "toxicity", "attributes", "schedule"}
 TOXIC_TYPES = ("latency", "bandwidth", "slicer", "limit_data", "reset_peer", "timeout", "slow_close", "down")
@@ -90,6 +103,8 @@ class LaneSpec:
     simulator: SimSettings | None = None
     upstream: str | None = None
     read_timeout: float | None = 600.0
+    max_event_bytes: int = LANE_CAPS["max_event_bytes"]
+    max_response_bytes: int = LANE_CAPS["max_response_bytes"]
     description: str = ""
 
     @property
@@ -414,6 +429,12 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
     rt = spec.get("read_timeout", 600.0)
     if rt is not None and (isinstance(rt, bool) or not isinstance(rt, int | float) or not math.isfinite(rt) or rt <= 0):
         raise loc.error((*path, "read_timeout"), "must be a number of seconds > 0, or null")
+    caps = {}
+    for key, default in LANE_CAPS.items():
+        cap = spec.get(key, default)
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 1024 <= cap <= 2**40:
+            raise loc.error((*path, key), "must be a number of bytes from 1024 to 2**40")
+        caps[key] = cap
     return LaneSpec(
         name=name,
         dialect=dialect,
@@ -422,6 +443,7 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
         simulator=sim,
         upstream=str(upstream) if upstream is not None else None,
         read_timeout=float(rt) if rt is not None else None,
+        **caps,
         description=str(spec.get("description") or ""),
     )
 

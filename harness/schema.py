@@ -31,6 +31,7 @@ from typing import Any, Literal
 from .dialects import DIALECT_NAMES
 from .profile import (
     FAULT_RESERVED,
+    LANE_CAPS,
     LANE_KEYS,
     SIM_RULES,
     TOP_KEYS,
@@ -174,6 +175,16 @@ def _lane_schema() -> dict[str, Any]:
             "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "null"}],
             "default": 600.0,
             "description": "seconds the lane waits on its upstream",
+        },
+        **{
+            key: {
+                "type": "integer",
+                "minimum": 1024,
+                "maximum": 2**40,
+                "default": default,
+                "description": f"bytes a real upstream may send in {what} before the attempt ends as upstream_error",
+            }
+            for (key, default), what in zip(LANE_CAPS.items(), ("one SSE event", "one response"), strict=True)
         },
         "description": {"type": "string"},
     }

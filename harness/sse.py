@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SSEDecoder", "SSEEvent", "encode_comment", "encode_event"]
+__all__ = ["SSEDecoder", "SSEEvent", "SSEEventTooLarge", "encode_comment", "encode_event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,28 +42,55 @@ def encode_comment(text: str = "") -> bytes:
     return f": {text}\n\n".encode() if text else b":\n\n"
 
 
+class SSEEventTooLarge(ValueError):
+    """One event grew past the decoder's ``max_event_bytes`` (an upstream whose event never
+    ends). ``events`` are those completed before it in the same feed, still to be delivered."""
+
+    def __init__(self, size: int, limit: int, events: list[SSEEvent]) -> None:
+        super().__init__(f"an SSE event exceeded {limit} bytes ({size} bytes without an end)")
+        self.size = size
+        self.limit = limit
+        self.events = events
+
+
 class SSEDecoder:
     """Incremental decoder: feed bytes as they arrive, get back the events completed so far.
 
     Works on bytes (not text) so that a multi-byte character split across reads is kept intact
-    and so ``raw`` can be forwarded unchanged.
+    and so ``raw`` can be forwarded unchanged. ``max_event_bytes`` bounds one event: past it
+    :meth:`feed` raises :class:`SSEEventTooLarge` instead of buffering without limit. Each byte
+    is searched for an event boundary once, however many reads an event spans.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
         self._buf = bytearray()
+        self._scanned = 0  # bytes at the start of _buf already searched for a boundary
+        self._cr = False  # _buf holds a CR: CRLF and CR framing are looked for too
+        self.max_event_bytes = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         self._buf += chunk
+        if not self._cr and b"\r" in chunk:
+            self._cr = True
         events: list[SSEEvent] = []
+        limit = self.max_event_bytes
         while True:
             end, sep_len = self._find_boundary()
             if end < 0:
                 break
+            if limit is not None and end + sep_len > limit:
+                raise SSEEventTooLarge(end + sep_len, limit, events)
             raw = bytes(self._buf[: end + sep_len])
             del self._buf[: end + sep_len]
+            self._scanned = 0
+            if self._cr:
+                self._cr = b"\r" in self._buf
             ev = _parse(raw)
             if ev is not None:
                 events.append(ev)
+        self._scanned = max(0, len(self._buf) - 3)  # a separator may straddle this read and the next
+        if limit is not None and len(self._buf) > limit:
+            raise SSEEventTooLarge(len(self._buf), limit, events)
         return events
 
     @property
@@ -73,13 +100,14 @@ class SSEDecoder:
 
     def _find_boundary(self) -> tuple[int, int]:
         buf = self._buf
-        if b"\r" not in buf:  # the common case: LF-only framing, one scan
-            i = buf.find(b"\n\n")
+        start = self._scanned
+        if not self._cr:  # the common case: LF-only framing, one scan
+            i = buf.find(b"\n\n", start)
             return (i, 2) if i >= 0 else (-1, 0)
         best = -1
         best_len = 0
         for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
-            i = buf.find(sep)
+            i = buf.find(sep, start)
             if i >= 0 and (best < 0 or i < best):
                 best, best_len = i, len(sep)
         return best, best_len

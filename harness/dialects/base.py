@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..safejson import loads as strict_json
 from ..sse import SSEEvent
 
 __all__ = [
@@ -416,11 +417,9 @@ def json_event(event: SSEEvent) -> dict[str, Any] | EventInfo:
 
 def json_loads_object(body: bytes, what: str = "request body") -> dict[str, Any]:
     """Parse a JSON object or raise :class:`BadRequest` that says what was wrong."""
-    import json
-
-    try:
-        data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
+    try:  # strict: no NaN/Infinity, no lone surrogate, bounded nesting (each a 400, never a 500)
+        data = strict_json(body or b"null")
+    except ValueError as exc:
         raise BadRequest(f"We could not parse the JSON body of your request: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"The {what} must be a JSON object.")

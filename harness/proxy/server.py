@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import logging
 import socket
 import struct
 import time
@@ -27,10 +28,14 @@ from multidict import CIMultiDict
 from ..dialects import dialects_for
 from ..dialects.base import BadRequest, Dialect, ErrorKind, ErrorSpec, Event, EventKind, Rendered
 from ..journal import Attempt, EndReason, Journal, redact_headers, redact_url
+from ..redact import redact_text
+from ..webguard import GuardedServer, describe_error
 from .hooks import AttemptContext, Close, CloseMode, ConnectionAction, FaultHook, Intervention
 from .upstream import Upstream, UpstreamFailure, UpstreamResponse
 
 __all__ = ["Lane"]
+
+log = logging.getLogger(__name__)
 
 CALL_ID_HEADER = "x-routechaos-call-id"
 MAX_BODY = 64 * 1024 * 1024
@@ -80,8 +85,9 @@ class Lane:
 
     async def start(self) -> None:
         """Bind and accept connections (an ephemeral port when ``port`` is 0)."""
-        self._server = web.Server(
+        self._server = GuardedServer(
             self._handle,
+            on_error=self._protocol_error,
             handler_cancellation=True,
             access_log=None,
             keepalive_timeout=75.0,
@@ -94,6 +100,23 @@ class Lane:
         return web.BaseRequest(
             message, payload, protocol, writer, task, asyncio.get_running_loop(), client_max_size=MAX_BODY
         )
+
+    def _protocol_error(self, request: web.BaseRequest, status: int, exc: BaseException | None) -> web.Response:
+        """A request aiohttp could not parse (bad request line, oversized header, bad chunking,
+        smuggling), or a handler that raised: answered in the lane's dialect, journaled, and
+        logged on one line. The connection is closed after it (its byte stream is not trusted)."""
+        if status >= 500:  # a harness bug, not bad input: the traceback is what will fix it
+            log.error("lane %s: %s %s failed", self.name, request.method, redact_url(request.path), exc_info=exc)
+            return self._rendered_now(self.dialects[0].render_error(ErrorSpec(ErrorKind.SERVER_ERROR)))
+        attempt = self.journal.new_attempt(self.name, method="", path="", upstream=redact_url(self.upstream.label))
+        message = f"Malformed HTTP request: {describe_error(exc)}"
+        resp = self._bad_request(request, self.dialects[0], attempt, message, status=status)
+        self.journal.record(attempt)
+        return resp
+
+    @staticmethod
+    def _rendered_now(r: Rendered) -> web.Response:
+        return web.Response(status=r.status, headers=CIMultiDict(r.headers), body=r.body)
 
     async def listen(self) -> None:
         """(Re)open the listening socket on the lane's port: a lane that vanished comes back."""
@@ -183,24 +206,24 @@ class Lane:
     async def _serve(self, request: web.BaseRequest, headers: dict[str, str], attempt: Attempt) -> web.StreamResponse:
         dialect = self._dialect_for(request.method, request.path)
         if dialect is None:
-            attempt.end_reason = EndReason.BAD_REQUEST.value
-            spec = ErrorSpec(
-                ErrorKind.INVALID_REQUEST, status=404, message=f"Unknown request URL: {request.method} {request.path}."
-            )
-            return self._rendered(self.dialects[0].render_error(spec), attempt)
+            message = f"Unknown request URL: {request.method} {redact_url(request.path)}."
+            return self._bad_request(request, self.dialects[0], attempt, message, status=404)
         attempt.dialect = dialect.name
         try:
             body = await request.read()
             req = dialect.parse_request(request.method, request.path, request.query, headers, body)
         except BadRequest as exc:
-            attempt.end_reason = EndReason.BAD_REQUEST.value
-            attempt.error = {"message": exc.message}
-            spec = ErrorSpec(ErrorKind.INVALID_REQUEST, status=exc.status, message=exc.message)
-            return self._rendered(dialect.render_error(spec), attempt)
+            return self._bad_request(request, dialect, attempt, exc.message, status=exc.status)
         except web.HTTPException as exc:  # body too large
-            attempt.end_reason = EndReason.BAD_REQUEST.value
-            spec = ErrorSpec(ErrorKind.INVALID_REQUEST, status=exc.status, message=exc.reason)
-            return self._rendered(dialect.render_error(spec), attempt)
+            return self._bad_request(request, dialect, attempt, exc.reason, status=exc.status)
+        except web.RequestPayloadError as exc:  # bad chunking or encoding, found while reading the body
+            message = f"Malformed HTTP request: {describe_error(exc)}"
+            return self._bad_request(request, dialect, attempt, message, close=True)
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a dialect that choked on odd input: still the client's 400, not a 500
+            message = "The request could not be parsed."
+            return self._bad_request(request, dialect, attempt, message, detail=describe_error(exc))
         attempt.operation = req.operation
         attempt.model = req.model
         attempt.stream = req.stream
@@ -220,6 +243,28 @@ class Lane:
         finally:
             if intervention is not None:
                 intervention.finished(ctx)
+
+    def _bad_request(
+        self,
+        request: web.BaseRequest,
+        dialect: Dialect,
+        attempt: Attempt,
+        message: str,
+        *,
+        status: int = 400,
+        close: bool = False,
+        detail: str | None = None,
+    ) -> web.Response:
+        """A request the lane cannot serve: the dialect's own error (status ``status``), the
+        attempt journaled as ``bad_request``, one log line; ``close`` ends the connection."""
+        log.warning("lane %s: bad request from %s: %s", self.name, request.remote, detail or redact_text(message))
+        attempt.end_reason = EndReason.BAD_REQUEST.value
+        attempt.error = {"message": message}
+        spec = ErrorSpec(ErrorKind.INVALID_REQUEST, status=status, message=message)
+        resp = self._rendered(dialect.render_error(spec), attempt)
+        if close:
+            resp.force_close()
+        return resp
 
     async def _answer(
         self, request: web.BaseRequest, ctx: AttemptContext, body: bytes, iv: Intervention | None

@@ -14,10 +14,25 @@ from typing import Protocol
 
 from ..dialects.base import Dialect, Event, EventKind, RequestInfo, StreamEncoder
 from ..simulator import SimResponse, Simulator
-from ..sse import SSEDecoder
+from ..sse import SSEDecoder, SSEEvent, SSEEventTooLarge
 from .httpclient import HTTPClient, HTTPClientError, Origin, Response
 
-__all__ = ["HOP_BY_HOP", "HttpUpstream", "SimulatorUpstream", "Upstream", "UpstreamFailure", "UpstreamResponse"]
+__all__ = [
+    "HOP_BY_HOP",
+    "MAX_EVENT_BYTES",
+    "MAX_RESPONSE_BYTES",
+    "HttpUpstream",
+    "SimulatorUpstream",
+    "Upstream",
+    "UpstreamFailure",
+    "UpstreamResponse",
+]
+
+#: one SSE event of a real upstream may be this large (a Responses ``response.completed`` carries
+#: the whole answer; an image model's event carries base64 pixels); past it the attempt ends
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+#: a whole upstream response (stream or body) may be this large
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 #: RFC 9110 §7.6.1 connection-specific headers, plus those the proxy recomputes itself
 HOP_BY_HOP = frozenset(
@@ -112,8 +127,18 @@ class HttpUpstream:
     per request and per streamed read, which is the lane's largest cost when forwarding.
     """
 
-    def __init__(self, base_url: str, *, connect_timeout: float = 10.0, read_timeout: float | None = 600.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float | None = 600.0,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.max_event_bytes = max_event_bytes
+        self.max_response_bytes = max_response_bytes
         self.label = self.base_url
         try:
             self._origin: Origin | None = Origin.parse(self.base_url)
@@ -136,9 +161,10 @@ class HttpUpstream:
             raise UpstreamFailure(f"{type(exc).__name__}: {exc}") from exc
         headers_out = forward_headers(resp.headers)
         if "text/event-stream" in resp.header("content-type"):
-            return UpstreamResponse(resp.status, headers_out, events=_decode_events(resp, dialect))
+            events = _decode_events(resp, dialect, self.max_event_bytes, self.max_response_bytes)
+            return UpstreamResponse(resp.status, headers_out, events=events)
         try:
-            data = await resp.read()
+            data = await _read_capped(resp, self.max_response_bytes)
         except HTTPClientError as exc:
             raise UpstreamFailure(f"{type(exc).__name__}: {exc}") from exc
         finally:
@@ -155,21 +181,52 @@ def _tokens(text: str) -> int:
     return max(1, (len(text) + 2) // 4) if text else 0
 
 
-async def _decode_events(resp: Response, dialect: Dialect) -> AsyncIterator[list[Event]]:
+async def _read_capped(resp: Response, limit: int) -> bytes:
+    """A whole body, refused (as an upstream failure) once it grows past ``limit`` bytes."""
+    parts: list[bytes] = []
+    total = 0
+    while chunk := await resp.read_chunk():
+        total += len(chunk)
+        if total > limit:
+            raise UpstreamFailure(f"upstream response exceeded {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _classified(events: list[SSEEvent], dialect: Dialect) -> list[Event]:
+    out = []
+    for ev in events:
+        info = dialect.classify(ev)
+        out.append(Event(ev.raw, info.kind, info.text, _tokens(info.text), info.finish, info.usage))
+    return out
+
+
+async def _decode_events(
+    resp: Response, dialect: Dialect, max_event_bytes: int | None = None, max_response_bytes: int | None = None
+) -> AsyncIterator[list[Event]]:
     """Upstream SSE bytes as batches of classified events (one batch per read).
 
     Bytes left without a closing blank line when the upstream ends are passed on as a
-    ``MALFORMED`` event, so a cut stream reaches the client exactly as it was cut.
+    ``MALFORMED`` event, so a cut stream reaches the client exactly as it was cut. An event
+    larger than ``max_event_bytes``, or a stream longer than ``max_response_bytes``, is an
+    :class:`UpstreamFailure` (the lane cuts the stream, the attempt ends ``upstream_error``):
+    the events completed before it are still delivered, the oversized rest is dropped.
     """
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(max_event_bytes)
+    total = 0
     try:
         while chunk := await resp.read_chunk():
-            batch = []
-            for ev in decoder.feed(chunk):
-                info = dialect.classify(ev)
-                batch.append(Event(ev.raw, info.kind, info.text, _tokens(info.text), info.finish, info.usage))
-            if batch:
-                yield batch
+            total += len(chunk)
+            if max_response_bytes is not None and total > max_response_bytes:
+                raise UpstreamFailure(f"upstream stream exceeded {max_response_bytes} bytes")
+            try:
+                events = decoder.feed(chunk)
+            except SSEEventTooLarge as exc:
+                if exc.events:
+                    yield _classified(exc.events, dialect)
+                raise UpstreamFailure(str(exc)) from None
+            if events:
+                yield _classified(events, dialect)
         if decoder.pending:
             yield [Event(decoder.pending, EventKind.MALFORMED)]
     except HTTPClientError as exc:

@@ -10,12 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
+from ..webguard import Gate
 from .proxy import ApiError, ProxyCollection, decode_json
 
 log = logging.getLogger(__name__)
 
 VERSION = "2.12.0-routechaos"
 COLLECTION: web.AppKey[ProxyCollection] = web.AppKey("collection", ProxyCollection)
+GATE: web.AppKey[Gate] = web.AppKey("gate", Gate)
 _B32 = "0123456789abcdefghijklmnopqrstuv"
 
 
@@ -40,9 +42,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     response: web.StreamResponse
-    if request.headers.get("User-Agent", "").startswith("Mozilla/"):
-        # Toxiproxy 2.1.2: browsers may not drive the API (DNS rebinding / CSRF).
+    refusal = request.app[GATE].check_request(request)
+    if refusal is not None and refusal.message == "User agent not allowed":
+        # Toxiproxy 2.1.2: browsers may not drive the API (DNS rebinding / CSRF); byte-exact
         response = web.Response(status=403, text="User agent not allowed\n")
+    elif refusal is not None:  # what a web page sends besides its user agent: refused too
+        log.warning("toxiproxy API: refused %s from %s: %s", request.method, request.remote, refusal.message)
+        response = _error(ApiError(refusal.message, refusal.status))
     else:
         try:
             response = await handler(request)
@@ -142,10 +148,12 @@ async def version(request: web.Request) -> web.Response:
     )
 
 
-def make_app(collection: ProxyCollection) -> web.Application:
-    """The aiohttp application serving ``collection`` with Toxiproxy's routes."""
+def make_app(collection: ProxyCollection, gate: Gate | None = None) -> web.Application:
+    """The aiohttp application serving ``collection`` with Toxiproxy's routes; ``gate`` (bound
+    by the server once it listens) refuses what a web page can send."""
     app = web.Application(middlewares=[_middleware], client_max_size=4 * 1024 * 1024)
     app[COLLECTION] = collection
+    app[GATE] = gate if gate is not None else Gate()
     r = app.router
     r.add_post("/reset", reset)
     r.add_get("/proxies", proxy_index, allow_head=False)

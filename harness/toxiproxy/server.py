@@ -24,11 +24,13 @@ import signal
 import sys
 import threading
 from collections.abc import Coroutine
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ..webguard import Gate, GuardedAppRunner, describe_error
 from .api import VERSION, make_app
 from .link import join_host_port
 from .proxy import ApiError, ProxyCollection
@@ -40,9 +42,11 @@ T = TypeVar("T")
 class ToxiproxyServer:
     """Embedded Toxiproxy: the HTTP API plus one TCP listener per enabled proxy."""
 
-    def __init__(self, *, seed: int | None = None) -> None:
+    def __init__(self, *, seed: int | None = None, allowed_hosts: tuple[str, ...] = ()) -> None:
         #: Seeded so toxicity rolls and jitter replay for a given seed (Toxiproxy's ``-seed``).
         self.collection = ProxyCollection(random.Random(seed))
+        #: ``Host`` names accepted besides the bound address (a Docker service name, say)
+        self.gate = Gate(allowed_hosts)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -57,7 +61,9 @@ class ToxiproxyServer:
         """Start the API on ``host:port`` (port 0 picks a free one) and return its URL."""
         if self._runner is not None:
             return self.url
-        runner = web.AppRunner(make_app(self.collection), access_log=None, shutdown_timeout=1.0)
+        runner = GuardedAppRunner(
+            make_app(self.collection, self.gate), on_error=_protocol_error, access_log=None, shutdown_timeout=1.0
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
         try:
@@ -67,6 +73,7 @@ class ToxiproxyServer:
             raise
         self._runner = runner
         bound_host, bound_port = runner.addresses[0][:2]
+        self.gate.bind(host, bound_port)
         self._url = f"http://{join_host_port(bound_host, bound_port)}"
         return self._url
 
@@ -99,6 +106,17 @@ class ToxiproxyServer:
     ) -> ThreadedToxiproxyServer:
         """Run a server on its own event loop in a daemon thread; for synchronous callers."""
         return ThreadedToxiproxyServer(cls(seed=seed), host, port, timeout)
+
+
+def _protocol_error(request: web.BaseRequest, status: int, exc: BaseException | None) -> web.Response:
+    """What Go's net/http answers to a request it cannot parse (``400 Bad Request`` as text),
+    with one log line instead of aiohttp's traceback and echo of the offending bytes."""
+    if status >= 500:
+        log.error("toxiproxy API: %s failed", request.method, exc_info=exc)
+    else:
+        log.warning("toxiproxy API: malformed request from %s refused: %s", request.remote, describe_error(exc))
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return web.Response(status=status, text=f"{status} {phrase}", content_type="text/plain", charset="utf-8")
 
 
 class ThreadedToxiproxyServer:

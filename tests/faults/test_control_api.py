@@ -71,7 +71,8 @@ def test_unknown_fault_name_is_404_and_lanes_are_listed(live):
         ("a", "openai", True),
         ("b", "anthropic", True),
     ]
-    assert httpx.post(url + "/faults", content=b"not json").status_code == 400
+    bad = httpx.post(url + "/faults", content=b"not json", headers={"content-type": "application/json"})
+    assert bad.status_code == 400
 
 
 def test_an_agent_in_another_process_reports_its_calls(live):
