@@ -24,6 +24,7 @@ from .journal import Journal
 from .lanemap import UnknownLane, parse_lane_args, rename_profile
 from .lanes import LaneSet
 from .profile import Profile, ProfileError, check_time_scale, default_profile, load_profile
+from .redact import redact_text
 
 __all__ = ["main"]
 
@@ -233,7 +234,7 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
         for name, url in drill.urls.items():
             out.print(f"  lane {name} {profile.lanes[name].dialect} {url}")
         out.print(f"  control {drill.control_url}")
-        out.print(f"  agent: {' '.join(command)}  (output: {log_path})")
+        out.print(f"  agent: {redact_text(' '.join(command))}  (output: {log_path})")
         env = {**os.environ, **drill.env()}
         t0 = time.monotonic()
         live = LiveView(
@@ -537,7 +538,8 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
 def cmd_toxiproxy(args: argparse.Namespace, out: Console) -> int:
     from .toxiproxy.server import main as toxiproxy_main
 
-    return toxiproxy_main(["--host", args.host, "--port", str(args.port)])
+    allow = [f"--allow-host={h}" for h in args.allow_host]
+    return toxiproxy_main(["--host", args.host, "--port", str(args.port), *allow])
 
 
 # -- parser -------------------------------------------------------------------------------------
@@ -669,6 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("toxiproxy", help="run the embedded Toxiproxy-compatible server")
     t.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     t.add_argument("--port", type=int, default=8474, help="API port (default: 8474, Toxiproxy's)")
+    t.add_argument("--allow-host", action="append", default=[], metavar="NAME", help="a Host name besides the address")
     t.set_defaults(func=cmd_toxiproxy)
     return p
 

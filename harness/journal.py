@@ -181,6 +181,7 @@ class Mark:
 
 
 _ATTEMPT_FIELDS = {f.name for f in fields(Attempt)}
+_FREE_TEXT = ("model", "call_id", "request_id")
 _CALL_FIELDS = {f.name for f in fields(Call)}
 _MARK_FIELDS = {f.name for f in fields(Mark)}
 
@@ -229,6 +230,10 @@ class Journal:
         attempt.outcome = outcome_of(EndReason(attempt.end_reason), attempt.status).value
         if attempt.error:  # an upstream's error body or a failure text may echo a credential
             attempt.error = redact_obj(attempt.error)
+        for name in _FREE_TEXT:  # strings a client or an upstream chose (a key pasted as a model)
+            value = getattr(attempt, name)
+            if value:
+                setattr(attempt, name, redact_text(value))
         with self._lock:
             self._attempts.append(attempt)
             self._write(attempt)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..checks import CheckResult, Evidence, Report, Verdict
 from ..journal import Journal
+from ..redact import redact_text
 from .model import CallRow, DrillModel, build_model
 from .svg import STATE_COLOURS, VERDICT_COLOURS, latency_svg, timeline_svg
 
@@ -343,5 +344,6 @@ def write_html_report(
     """Write the report to ``path`` (directories created); returns the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_html(journal, report, profile=profile, title=title), encoding="utf-8")
+    # the journal is redacted already; this also covers a journal written before redaction grew
+    p.write_text(redact_text(render_html(journal, report, profile=profile, title=title)), encoding="utf-8")
     return p

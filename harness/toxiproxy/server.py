@@ -102,10 +102,16 @@ class ToxiproxyServer:
 
     @classmethod
     def run_in_thread(
-        cls, host: str = "127.0.0.1", port: int = 0, *, seed: int | None = None, timeout: float = 10.0
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        seed: int | None = None,
+        timeout: float = 10.0,
+        allowed_hosts: tuple[str, ...] = (),
     ) -> ThreadedToxiproxyServer:
         """Run a server on its own event loop in a daemon thread; for synchronous callers."""
-        return ThreadedToxiproxyServer(cls(seed=seed), host, port, timeout)
+        return ThreadedToxiproxyServer(cls(seed=seed, allowed_hosts=allowed_hosts), host, port, timeout)
 
 
 def _protocol_error(request: web.BaseRequest, status: int, exc: BaseException | None) -> web.Response:
@@ -187,10 +193,15 @@ class ThreadedToxiproxyServer:
 
 
 async def serve_forever(
-    host: str = "127.0.0.1", port: int = 8474, *, seed: int | None = None, config: str | None = None
+    host: str = "127.0.0.1",
+    port: int = 8474,
+    *,
+    seed: int | None = None,
+    config: str | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> None:
     """Run the API until cancelled; ``config`` is a populate JSON file loaded at start (``-config``)."""
-    server = ToxiproxyServer(seed=seed)
+    server = ToxiproxyServer(seed=seed, allowed_hosts=allowed_hosts)
     url = await server.start(host, port)
     try:
         if config:
@@ -213,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8474, help="API port (default 8474)")
     parser.add_argument("--seed", type=int, default=None, help="seed for toxicity rolls and jitter")
     parser.add_argument("--config", default=None, help="JSON file of proxies to populate at start")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name clients may use besides the bound address (e.g. a Docker service name); repeatable",
+    )
     args = parser.parse_args(argv)
 
     async def run() -> None:
@@ -223,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         except (NotImplementedError, RuntimeError, ValueError):
             pass
         try:
-            await serve_forever(args.host, args.port, seed=args.seed, config=args.config)
+            await serve_forever(
+                args.host, args.port, seed=args.seed, config=args.config, allowed_hosts=tuple(args.allow_host)
+            )
         except asyncio.CancelledError:
             pass
 
