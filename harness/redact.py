@@ -119,10 +119,17 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         REDACTED,
     ),
 )
-#: a cheap gate: text without any of these cannot match a rule (most stored strings)
-_MAYBE = re.compile(
-    r"(?i)[=:@]|bearer|basic|token|sk-|sk_|rk_|aiza|ya29|akia|asia|abia|acca|gh[pousr]_|github_|hf_|gsk_|xai-|xox|eyj"
+#: what starts a key-shaped value or a credential after an auth scheme (case-sensitive: fast)
+_SHAPES = (
+    r"[sr]k[-_]|AIza|ya29\.|A[KSB][IC]A|ACCA|gh[pousr]_|github_|hf_|gsk_|xai-|xox|eyJ"
+    r"|[Bb]earer|BEARER|[Bb]asic|BASIC|[Tt]oken|TOKEN"
 )
+_SHAPE_FIRST = "srAyghxeBbTt"  # the first letters of _SHAPES: the lookahead fails fast elsewhere
+#: a cheap gate: text without any of these cannot match a rule (most stored strings)
+_MAYBE = re.compile(rf"(?=[=:@{_SHAPE_FIRST}])(?:[=:@]|{_SHAPES})")
+#: the same gate for header values, searched once over all of them (``:`` is left out: every
+#: ``Host`` has one, and a credential written after a header name comes with its scheme)
+_MAYBE_HEADER = re.compile(rf"(?=[=@{_SHAPE_FIRST}])(?:[=@]|{_SHAPES})")
 
 _MIN_REMEMBERED = 16  # shorter values are too likely to be ordinary words ("routechaos")
 _MAX_REMEMBERED = 256
@@ -188,7 +195,11 @@ def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> di
             _remember_header(v)
             out[name] = REDACTED
         else:
-            out[name] = redact_text(v)
+            out[name] = v
+    # the per-attempt path: one search over every value decides whether any needs redacting
+    joined = "\n".join(out.values())
+    if _MAYBE_HEADER.search(joined) is not None or not joined.isascii() or any(s in joined for s in tuple(_seen)):
+        out = {k: v if v == REDACTED else redact_text(v) for k, v in out.items()}
     return out
 
 
