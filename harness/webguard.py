@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-from aiohttp.web_protocol import RequestHandler, _ErrInfo
+from aiohttp import web, web_protocol
+from aiohttp.web_protocol import RequestHandler
 
 from .redact import redact_text
 
@@ -45,6 +45,8 @@ _BROWSER_ONLY = ("origin", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 _STATUS_PREFIX = re.compile(r"^\d{3}, message:\s*")
+#: how aiohttp queues a parse error as a message (private: without it, the hook below is a no-op)
+_PARSE_ERROR: Any = getattr(web_protocol, "_ErrInfo", ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,19 +165,19 @@ class _Handler(RequestHandler):
         self._render = render
 
     def data_received(self, data: bytes) -> None:
-        queued = len(self._messages)
+        messages = getattr(self, "_messages", ())
+        queued = len(messages)
         super().data_received(data)
-        if len(self._messages) > queued:
-            self._fail_open_body()
+        if len(messages) > queued:
+            self._fail_open_body(messages[-1][0])
 
-    def _fail_open_body(self) -> None:
+    def _fail_open_body(self, err: Any) -> None:
         """aiohttp's C parser reports an error inside a body that is being read (bad chunking
         arriving after the headers) as a new error message, and leaves the handler of that
         request waiting for the rest of its body until the client gives up. Fail the body
         instead, so the handler answers the client now."""
-        request = self._current_request
-        err = self._messages[-1][0]
-        if request is not None and isinstance(err, _ErrInfo) and not request.content.is_eof():
+        request = getattr(self, "_current_request", None)
+        if request is not None and isinstance(err, _PARSE_ERROR) and not request.content.is_eof():
             request.content.set_exception(web.RequestPayloadError(err.message))
             request.content.feed_eof()  # nothing more will come: aiohttp must not linger reading it
 

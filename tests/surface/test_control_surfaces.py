@@ -191,3 +191,36 @@ def test_gate_lets_a_request_without_host_or_body_through():
     assert gate.check("POST", CIMultiDict(), has_body=False) is None  # toxiproxy-python's POST /reset
     assert gate.check("DELETE", CIMultiDict({"Host": "127.0.0.1:8474"}), has_body=False) is None
     assert gate.check("POST", CIMultiDict({"Content-Type": "application/vnd.x+json"}), has_body=True) is None
+
+
+def test_routechaos_fault_finds_the_token_in_the_serve_state_file(tmp_path, monkeypatch):
+    import os
+    import signal
+    import stat
+    import subprocess
+    import sys
+    import time
+
+    from harness.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ROUTECHAOS_CONTROL_URL", raising=False)
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "serve"], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline().split() for _ in range(3)]
+        assert lines[2][0] == "control"
+        state = tmp_path / ".routechaos" / "serve.json"
+        for _ in range(200):  # written just after the "control" line
+            if state.exists() and state.read_text():
+                break
+            time.sleep(0.025)
+        assert json.loads(state.read_text())["control"] == lines[2][1]
+        assert stat.S_IMODE(os.stat(state).st_mode) == 0o600  # it holds the token
+        assert main(["fault", "add", "overloaded", "--lane", "stable", "--name", "x"]) == 0
+        assert main(["fault", "list"]) == 0
+        # the address without its token is refused, with a message that says why
+        bare = lines[2][1].rsplit("/", 1)[0]
+        assert main(["fault", "--control", bare, "list"]) == 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
