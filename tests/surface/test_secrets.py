@@ -157,7 +157,7 @@ def test_no_key_reaches_any_artifact_of_a_cli_drill(tmp_path: Path, echo_provide
         "SURFACE_SECRETS": json.dumps([KEYS, HEADERS, QUERY, EXCEPTION_TEXT]),
         "SURFACE_JOURNAL_OUT": str(journal_out),
     }
-    argv = [sys.executable, "-m", "harness.cli", "drill", str(profile), "--out", str(out_dir), "--quiet"]
+    argv = [sys.executable, "-m", "harness.cli", "drill", str(profile), "--out", str(out_dir)]  # live view on
     proc = subprocess.run(
         [*argv, "--", sys.executable, str(agent), f"--api-key={KEYS['openai']}"],
         capture_output=True,
