@@ -1,7 +1,11 @@
 """Provider dialects, by the name used in profiles.
 
 A lane speaks one dialect name; ``openai`` serves both Chat Completions and Responses on the
-same lane, as api.openai.com does.
+same lane, as api.openai.com does. The clouds and aggregators serve what they serve: ``azure``
+Chat Completions and Responses on Azure's paths, ``bedrock`` Converse and InvokeModel (Anthropic
+on Bedrock), ``vertex`` Gemini and Anthropic on Vertex AI, ``openrouter`` its OpenAI-compatible
+API, and ``ollama`` both its OpenAI-compatible ``/v1`` and its native ``/api/chat`` and
+``/api/generate``.
 """
 
 from __future__ import annotations
@@ -56,6 +60,18 @@ def _gemini() -> list[Dialect]:
     return [Gemini()]
 
 
+def _azure() -> list[Dialect]:
+    from .azure import AzureChat, AzureResponses
+
+    return [AzureChat(), AzureResponses()]
+
+
+def _openrouter() -> list[Dialect]:
+    from .openrouter import OpenRouterChat
+
+    return [OpenRouterChat()]
+
+
 _REGISTRY: dict[str, Callable[[], list[Dialect]]] = {
     "openai": _openai_both,
     "openai-chat": _openai_chat(),
@@ -64,6 +80,8 @@ _REGISTRY: dict[str, Callable[[], list[Dialect]]] = {
     "gemini": _gemini,
     "vllm": _openai_chat("vllm"),
     "ollama": _openai_chat("ollama"),
+    "azure": _azure,
+    "openrouter": _openrouter,
 }
 
 DIALECT_NAMES: tuple[str, ...] = tuple(_REGISTRY)

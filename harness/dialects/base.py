@@ -16,10 +16,10 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..safejson import loads as strict_json
-from ..sse import SSEEvent
+from ..sse import SSEDecoder, SSEEvent
 
 __all__ = [
     "BadRequest",
@@ -33,6 +33,7 @@ __all__ = [
     "RateLimitSnapshot",
     "Rendered",
     "RequestInfo",
+    "StreamDecoder",
     "StreamEncoder",
     "Usage",
     "go_duration",
@@ -246,10 +247,24 @@ class StreamEncoder(ABC):
         return []
 
 
+class StreamDecoder(Protocol):
+    """An incremental decoder of one stream framing: :class:`~harness.sse.SSEDecoder` for SSE,
+    and the same interface for NDJSON lines or AWS event-stream frames. Each event keeps its exact
+    bytes in ``raw``; ``pending`` holds bytes of an event not yet complete."""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]: ...
+
+    @property
+    def pending(self) -> bytes: ...
+
+
 class Dialect(ABC):
     """One provider's wire format. Stateless; instances may carry variant settings."""
 
     name: str = ""
+    #: the media type of this dialect's streamed answers: a forwarding lane reads a response of
+    #: this type as a stream, framed by :meth:`stream_decoder` (SSE unless the dialect says not)
+    stream_media_type: str = "text/event-stream"
     #: headers whose values must never be written anywhere (journal, logs)
     secret_headers: tuple[str, ...] = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
 
@@ -278,6 +293,11 @@ class Dialect(ABC):
     @abstractmethod
     def classify(self, event: SSEEvent) -> EventInfo:
         """What an upstream stream event means (content, keepalive, terminator, error ...)."""
+
+    def stream_decoder(self, max_event_bytes: int | None = None) -> StreamDecoder:
+        """A fresh decoder for one stream in this dialect's framing (SSE by default); an event
+        past ``max_event_bytes`` is refused (:class:`~harness.sse.SSEEventTooLarge`)."""
+        return SSEDecoder(max_event_bytes)
 
     def read_completion(self, body: bytes) -> EventInfo | None:
         """Text, finish reason and usage of a non-streamed answer body (None if unreadable).

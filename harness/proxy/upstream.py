@@ -1,9 +1,12 @@
 """Upstreams a lane forwards to: the built-in simulator, or a real provider over HTTP(S).
 
 Both produce the same thing for the lane: a status, headers, and either a whole body or an async
-iterator of event batches. For a real upstream the bytes are decoded into SSE events as they
-arrive (each event keeps its exact bytes) and classified by the dialect, so the lane can count
-tokens and faults can act on events, while the client still receives the upstream's own bytes.
+iterator of event batches. For a real upstream the bytes are decoded into events as they arrive
+(each event keeps its exact bytes) and classified by the dialect, so the lane can count tokens and
+faults can act on events, while the client still receives the upstream's own bytes. The framing
+is the dialect's: a response of its ``stream_media_type`` is a stream, cut into events by its
+``stream_decoder()`` (SSE for most; NDJSON lines for Ollama, binary event-stream frames for
+Bedrock).
 """
 
 from __future__ import annotations
@@ -160,7 +163,7 @@ class HttpUpstream:
         except HTTPClientError as exc:
             raise UpstreamFailure(f"{type(exc).__name__}: {exc}") from exc
         headers_out = forward_headers(resp.headers)
-        if "text/event-stream" in resp.header("content-type"):
+        if dialect.stream_media_type in resp.header("content-type"):
             events = _decode_events(resp, dialect, self.max_event_bytes, self.max_response_bytes)
             return UpstreamResponse(resp.status, headers_out, events=events)
         try:
@@ -204,7 +207,8 @@ def _classified(events: list[SSEEvent], dialect: Dialect) -> list[Event]:
 async def _decode_events(
     resp: Response, dialect: Dialect, max_event_bytes: int | None = None, max_response_bytes: int | None = None
 ) -> AsyncIterator[list[Event]]:
-    """Upstream SSE bytes as batches of classified events (one batch per read).
+    """Upstream stream bytes as batches of classified events (one batch per read), framed by the
+    dialect's decoder.
 
     Bytes left without a closing blank line when the upstream ends are passed on as a
     ``MALFORMED`` event, so a cut stream reaches the client exactly as it was cut. An event
@@ -212,7 +216,7 @@ async def _decode_events(
     :class:`UpstreamFailure` (the lane cuts the stream, the attempt ends ``upstream_error``):
     the events completed before it are still delivered, the oversized rest is dropped.
     """
-    decoder = SSEDecoder(max_event_bytes)
+    decoder = dialect.stream_decoder(max_event_bytes)
     total = 0
     try:
         while chunk := await resp.read_chunk():
