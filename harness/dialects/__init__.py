@@ -60,6 +60,12 @@ def _gemini() -> list[Dialect]:
     return [Gemini()]
 
 
+def _ollama() -> list[Dialect]:
+    from .ollama_native import OllamaNative
+
+    return _openai_chat("ollama")() + [OllamaNative()]
+
+
 def _azure() -> list[Dialect]:
     from .azure import AzureChat, AzureResponses
 
@@ -79,7 +85,7 @@ _REGISTRY: dict[str, Callable[[], list[Dialect]]] = {
     "anthropic": _anthropic,
     "gemini": _gemini,
     "vllm": _openai_chat("vllm"),
-    "ollama": _openai_chat("ollama"),
+    "ollama": _ollama,
     "azure": _azure,
     "openrouter": _openrouter,
 }
