@@ -66,6 +66,13 @@ def _ollama() -> list[Dialect]:
     return _openai_chat("ollama")() + [OllamaNative()]
 
 
+def _bedrock() -> list[Dialect]:
+    from .bedrock import BedrockConverse
+    from .bedrock_invoke import BedrockInvoke
+
+    return [BedrockConverse(), BedrockInvoke()]
+
+
 def _azure() -> list[Dialect]:
     from .azure import AzureChat, AzureResponses
 
@@ -88,6 +95,7 @@ _REGISTRY: dict[str, Callable[[], list[Dialect]]] = {
     "ollama": _ollama,
     "azure": _azure,
     "openrouter": _openrouter,
+    "bedrock": _bedrock,
 }
 
 DIALECT_NAMES: tuple[str, ...] = tuple(_REGISTRY)
