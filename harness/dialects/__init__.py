@@ -63,7 +63,7 @@ def _gemini() -> list[Dialect]:
 def _ollama() -> list[Dialect]:
     from .ollama_native import OllamaNative
 
-    return _openai_chat("ollama")() + [OllamaNative()]
+    return [*_openai_chat("ollama")(), OllamaNative()]
 
 
 def _bedrock() -> list[Dialect]:

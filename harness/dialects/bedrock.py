@@ -68,11 +68,19 @@ BEDROCK_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
     ErrorKind.RATE_LIMIT: (429, "ThrottlingException", _THROTTLED),
     ErrorKind.SLOW_DOWN: (429, "ThrottlingException", _THROTTLED),
     ErrorKind.QUEUE_FULL: (429, "ThrottlingException", _THROTTLED),
-    ErrorKind.QUOTA_EXHAUSTED: (429, "ThrottlingException", "Too many tokens per day, please wait before trying again."),
+    ErrorKind.QUOTA_EXHAUSTED: (
+        429,
+        "ThrottlingException",
+        "Too many tokens per day, please wait before trying again.",
+    ),
     ErrorKind.SPEND_LIMIT: (429, "ThrottlingException", "Too many tokens per day, please wait before trying again."),
     ErrorKind.OVERLOADED: (503, "ServiceUnavailableException", "Bedrock is unable to process your request."),
     ErrorKind.UNAVAILABLE: (503, "ServiceUnavailableException", "Service Unavailable"),
-    ErrorKind.SERVER_ERROR: (500, "InternalServerException", "The server encountered an error processing your request."),
+    ErrorKind.SERVER_ERROR: (
+        500,
+        "InternalServerException",
+        "The server encountered an error processing your request.",
+    ),
     ErrorKind.BAD_GATEWAY: (502, "InternalServerException", "Bad gateway."),
     ErrorKind.GATEWAY_TIMEOUT: (
         408,
@@ -85,7 +93,11 @@ BEDROCK_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
         "Model has timed out in processing the request. Try your request again.",
     ),
     ErrorKind.AUTH: (403, "UnrecognizedClientException", "The security token included in the request is invalid."),
-    ErrorKind.PERMISSION: (403, "AccessDeniedException", "You don't have access to the model with the specified model ID."),
+    ErrorKind.PERMISSION: (
+        403,
+        "AccessDeniedException",
+        "You don't have access to the model with the specified model ID.",
+    ),
     ErrorKind.NOT_FOUND: (
         404,
         "ResourceNotFoundException",
@@ -186,7 +198,9 @@ class BedrockDialect(Dialect):
         headers += retry_headers(dataclasses.replace(spec, retry_after=None))
         if spec.raw_body is not None:
             return Rendered(status, [("content-type", spec.content_type or "text/html"), *headers], spec.raw_body)
-        return Rendered(status, [("content-type", "application/json"), *headers], json.dumps({"message": message}).encode())
+        return Rendered(
+            status, [("content-type", "application/json"), *headers], json.dumps({"message": message}).encode()
+        )
 
     def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
         return [("content-type", MEDIA_TYPE), *amzn_headers()]
@@ -234,11 +248,16 @@ class BedrockConverse(BedrockDialect):
         data = json_loads_object(body)
         messages = data.get("messages")
         if not isinstance(messages, list) or not messages:
-            raise BadRequest("A conversation must start with a user message. Try again with a conversation that starts with a user message.")
+            raise BadRequest(
+                "A conversation must start with a user message. "
+                "Try again with a conversation that starts with a user message."
+            )
         turns: list[tuple[str, str]] = []
         for i, msg in enumerate(messages):
             if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
-                raise BadRequest(f"1 validation error detected: Value at 'messages.{i + 1}.member.role' failed to satisfy constraint")
+                raise BadRequest(
+                    f"1 validation error detected: Value at 'messages.{i + 1}.member.role' failed to satisfy constraint"
+                )
             turns.extend(_converse_turns(msg["role"], msg.get("content")))
         system = "\n".join(text_of(b.get("text")) for b in data.get("system") or [] if isinstance(b, dict))
         config = data.get("inferenceConfig") if isinstance(data.get("inferenceConfig"), dict) else {}
@@ -270,7 +289,9 @@ class BedrockConverse(BedrockDialect):
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
         stop = obj.get("stopReason")
-        return EventInfo(EventKind.CONTENT, text=text, finish=_STOP_IN.get(stop, stop), usage=_parse_usage(obj.get("usage")))
+        return EventInfo(
+            EventKind.CONTENT, text=text, finish=_STOP_IN.get(stop, stop), usage=_parse_usage(obj.get("usage"))
+        )
 
     def stream_encoder(self, req: RequestInfo) -> StreamEncoder:
         return _ConverseEncoder(req)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..sse import SSEEvent
@@ -145,4 +145,3 @@ class _InvokeEncoder(StreamEncoder):
     def error(self, spec: ErrorSpec) -> list[Event]:
         name, payload = bedrock_exception(spec, self.req)
         return [Event(exception_frame(name, json.dumps(payload, separators=(",", ":")).encode()), EventKind.ERROR)]
-

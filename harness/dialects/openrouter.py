@@ -83,7 +83,7 @@ OPENROUTER_ERRORS: dict[ErrorKind, tuple[int, str, str | None]] = {
     ErrorKind.CONTEXT_LENGTH: (
         400,
         "This endpoint's maximum context length is 128000 tokens. However, you requested about 131072 tokens. "
-        "Please reduce the length of either one, or use the \"middle-out\" transform to compress your prompt "
+        'Please reduce the length of either one, or use the "middle-out" transform to compress your prompt '
         "automatically.",
         None,
     ),
