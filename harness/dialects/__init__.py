@@ -73,6 +73,12 @@ def _bedrock() -> list[Dialect]:
     return [BedrockConverse(), BedrockInvoke()]
 
 
+def _vertex() -> list[Dialect]:
+    from .vertex import VertexAnthropic, VertexGemini
+
+    return [VertexGemini(), VertexAnthropic()]
+
+
 def _azure() -> list[Dialect]:
     from .azure import AzureChat, AzureResponses
 
@@ -96,6 +102,7 @@ _REGISTRY: dict[str, Callable[[], list[Dialect]]] = {
     "azure": _azure,
     "openrouter": _openrouter,
     "bedrock": _bedrock,
+    "vertex": _vertex,
 }
 
 DIALECT_NAMES: tuple[str, ...] = tuple(_REGISTRY)
