@@ -150,6 +150,8 @@ def bedrock_error(spec: ErrorSpec, req: RequestInfo | None) -> tuple[int, str, s
     if spec.kind is ErrorKind.UNAVAILABLE and spec.status == 429:
         return 429, "ModelNotReadyException", spec.message or _MODEL_NOT_READY
     status, name, message = BEDROCK_ERRORS[spec.kind]
+    if spec.kind is ErrorKind.AUTH:
+        return status, name, spec.message or message  # AWS refuses credentials with a 403, never a 401
     return spec.status or status, name, spec.message or message
 
 
