@@ -274,7 +274,7 @@ class _Refused(Intervention):
             return None
         model = ctx.request.model or "the model"
         name = ctx.dialect.name
-        if name in _OPENAI_DIALECTS:
+        if name in _OPENAI_DIALECTS and getattr(ctx.dialect, "variant", "openai") == "openai":  # not Azure, OpenRouter
             if d.limited_by == "concurrent":
                 return f"Rate limit reached for {model} in organization org-routechaos: too many concurrent requests."
             unit = "requests per min (RPM)" if d.limited_by == "requests" else "tokens per min (TPM)"
