@@ -1,13 +1,17 @@
 """A tiny dialect-aware HTTP client: build a request for any dialect and read its answer.
 
 It is what the demo, the examples and the Gemini tests use (there is no official SDK in the test
-extras for every provider). It reads streams with the same SSE decoder and dialect classifiers
-as the proxy, so "the text received" means the same thing everywhere.
+extras for every provider). It reads streams with the same decoders (each dialect's framing: SSE,
+Ollama's NDJSON, Bedrock's event-stream frames) and classifiers as the proxy, so "the text
+received" means the same thing everywhere. Besides the lane dialect names, ``ollama-native`` asks
+an ``ollama`` lane through ``/api/chat``; ``azure`` uses a deployment path, ``bedrock`` Converse,
+``vertex`` Gemini on Vertex AI.
 """
 
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +20,8 @@ import httpx
 
 from .dialects import dialects_for
 from .dialects.base import EventKind
-from .sse import SSEDecoder
 
-__all__ = ["Answer", "build_request", "complete", "stream"]
+__all__ = ["Answer", "build_request", "complete", "dialect_for", "stream"]
 
 DEFAULT_MODELS = {
     "openai": "gpt-4o-mini",
@@ -28,7 +31,16 @@ DEFAULT_MODELS = {
     "ollama": "llama3.1",
     "anthropic": "claude-opus-4-6",
     "gemini": "gemini-2.5-flash",
+    "azure": "gpt-4o",
+    "openrouter": "openai/gpt-4o",
+    "bedrock": "anthropic.claude-3-5-sonnet-20240620-v1:0",
+    "vertex": "gemini-2.5-flash",
+    "ollama-native": "llama3.1",
 }
+#: request forms that are not lane dialect names: the lane dialect that serves them
+_LANE_DIALECT = {"ollama-native": "ollama"}
+#: the Vertex project and region the requests name (a lane accepts any)
+VERTEX_RESOURCE = "projects/routechaos/locations/us-central1"
 
 
 @dataclass(slots=True)
@@ -63,17 +75,36 @@ def build_request(
         if system:
             body["system"] = system
         return "/v1/messages", body
-    if dialect == "gemini":
+    if dialect in ("gemini", "vertex"):
         body = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         op = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        if dialect == "vertex":
+            return f"/v1/{VERTEX_RESOURCE}/publishers/google/models/{model}:{op}", body
         return f"/v1beta/models/{model}:{op}", body
+    if dialect in ("azure", "openrouter"):
+        msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        body = {"model": model, "messages": msgs, "stream": stream}
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        if dialect == "azure":
+            return f"/openai/deployments/{model}/chat/completions?api-version=2024-10-21", body
+        return "/api/v1/chat/completions", body
+    if dialect == "bedrock":
+        body = {"messages": [{"role": "user", "content": [{"text": prompt}]}]}
+        if system:
+            body["system"] = [{"text": system}]
+        return f"/model/{urllib.parse.quote(model, safe='')}/{'converse-stream' if stream else 'converse'}", body
+    if dialect == "ollama-native":
+        msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        return "/api/chat", {"model": model, "messages": msgs, "stream": stream}
     raise ValueError(f"unknown dialect {dialect!r}")
 
 
-def _dialect_for(dialect: str, path: str) -> Any:
-    for d in dialects_for(dialect):
+def dialect_for(dialect: str, path: str) -> Any:
+    """The dialect object that reads ``path``'s answers for request form ``dialect``."""
+    for d in dialects_for(_LANE_DIALECT.get(dialect, dialect)):
         if d.matches("POST", path.split("?")[0]):
             return d
     raise ValueError(f"no {dialect} dialect serves {path}")
@@ -90,13 +121,13 @@ def stream(
 ) -> Iterator[tuple[str, str]]:
     """Yield ``(kind, text)`` for each event of a streamed answer as it arrives."""
     path, body = build_request(dialect, prompt, model=model, stream=True)
-    d = _dialect_for(dialect, path)
+    d = dialect_for(dialect, path)
     with httpx.stream("POST", base_url.rstrip("/") + path, json=body, timeout=timeout, headers=headers) as r:
         if r.status_code >= 400:
             r.read()
             yield ("error", r.text)
             return
-        dec = SSEDecoder()
+        dec = d.stream_decoder()
         for chunk in r.iter_bytes():
             for ev in dec.feed(chunk):
                 info = d.classify(ev)
@@ -138,7 +169,7 @@ def complete(
 
 
 def _text_of_body(dialect: str, data: dict[str, Any]) -> str:
-    if dialect in ("openai", "openai-chat", "vllm", "ollama"):
+    if dialect in ("openai", "openai-chat", "vllm", "ollama", "azure", "openrouter"):
         return data["choices"][0]["message"]["content"] or ""
     if dialect == "openai-responses":
         return "".join(
@@ -149,7 +180,11 @@ def _text_of_body(dialect: str, data: dict[str, Any]) -> str:
         )
     if dialect == "anthropic":
         return "".join(b.get("text", "") for b in data.get("content", []) if b.get("type") == "text")
-    if dialect == "gemini":
+    if dialect == "bedrock":
+        return "".join(b.get("text", "") for b in data["output"]["message"]["content"])
+    if dialect == "ollama-native":
+        return data["message"]["content"]
+    if dialect in ("gemini", "vertex"):
         cands = data.get("candidates") or [{}]
         return "".join(p.get("text", "") for p in (cands[0].get("content") or {}).get("parts", []))
     raise ValueError(dialect)

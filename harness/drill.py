@@ -34,6 +34,27 @@ from .profile import Profile, check_time_scale, load_profile
 
 __all__ = ["CALL_ID_HEADER", "Drill", "call_headers", "call_scope", "current_call_id"]
 
+#: what each cloud's official clients read for their endpoint and (fake, never verified)
+#: credentials: boto3 reads AWS_ENDPOINT_URL_BEDROCK_RUNTIME for bedrock-runtime alone,
+#: google-genai GOOGLE_VERTEX_BASE_URL, AnthropicBedrock / AnthropicVertex their own
+_CLOUD_ENV: dict[str, tuple[tuple[str, str], ...]] = {
+    "azure": (
+        ("AZURE_OPENAI_ENDPOINT", "{url}"),
+        ("AZURE_OPENAI_API_KEY", "routechaos"),
+        ("OPENAI_API_VERSION", "2024-10-21"),
+    ),
+    "openrouter": (("OPENROUTER_BASE_URL", "{url}/api/v1"), ("OPENROUTER_API_KEY", "sk-or-routechaos")),
+    "bedrock": (
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "{url}"),
+        ("ANTHROPIC_BEDROCK_BASE_URL", "{url}"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDROUTECHAOS"),
+        ("AWS_SECRET_ACCESS_KEY", "routechaos"),
+    ),
+    "vertex": (("GOOGLE_VERTEX_BASE_URL", "{url}"), ("ANTHROPIC_VERTEX_BASE_URL", "{url}/v1")),
+    "ollama": (("OLLAMA_HOST", "{url}"),),
+}
+
 CALL_ID_HEADER = "x-routechaos-call-id"
 _current_call: contextvars.ContextVar[str | None] = contextvars.ContextVar("routechaos_call", default=None)
 
@@ -212,6 +233,8 @@ class Drill:
         url = self.url(lane)
         spec = self.profile.lanes[lane]
         openai_like = spec.dialect in ("openai", "openai-chat", "openai-responses", "vllm", "ollama")
+        if spec.dialect == "openrouter":
+            return url + "/api/v1"
         return url + ("/v1" if openai_like else "")
 
     def env(self) -> dict[str, str]:
@@ -227,6 +250,8 @@ class Drill:
                 env.setdefault("ANTHROPIC_BASE_URL", self.url(name))
             elif spec.dialect == "gemini":
                 env.setdefault("GOOGLE_GEMINI_BASE_URL", self.url(name))
+            for var, url in _CLOUD_ENV.get(spec.dialect, ()):
+                env.setdefault(var, url.format(url=self.url(name)))
         env["ROUTECHAOS_LANES"] = ",".join(self.profile.lanes)
         env["ROUTECHAOS_TIME_SCALE"] = str(self.time_scale)
         if self.control_url:

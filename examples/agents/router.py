@@ -60,11 +60,9 @@ from typing import Any
 
 import httpx
 
-from harness.clientkit import DEFAULT_MODELS, build_request
-from harness.dialects import dialects_for
+from harness.clientkit import DEFAULT_MODELS, build_request, dialect_for
 from harness.dialects.base import Dialect, EventKind, Usage
 from harness.drill import call_headers
-from harness.sse import SSEDecoder
 
 __all__ = ["AttemptFailed", "CircuitBreaker", "LaneConfig", "Result", "Router", "parse_lanes"]
 
@@ -217,9 +215,12 @@ def classify_http_error(status: int, headers: Mapping[str, str], raw: bytes) -> 
         body = None  # an edge proxy's HTML page, or nothing: judge by the status alone
     words = (json.dumps(body) if body is not None else raw[:500].decode("utf-8", "replace")).lower()
     retry_after = parse_retry_after(headers, body)
-    should_retry = {k.lower(): v for k, v in headers.items()}.get("x-should-retry")
+    lower = {k.lower(): v for k, v in headers.items()}
+    should_retry = lower.get("x-should-retry")
     reason = f"HTTP {status}"
-    if body is not None:
+    if "x-amzn-errortype" in lower:  # Bedrock names the exception in a header, not the body
+        reason += " " + lower["x-amzn-errortype"].split(":")[0]
+    elif body is not None:
         err = body.get("error", body) if isinstance(body, dict) else body
         if isinstance(err, dict):
             kind = err.get("code") or err.get("type") or err.get("status")
@@ -500,14 +501,13 @@ class Router:
     # -- one attempt, streamed, under the watchdog --------------------------------------------
     def request_for(self, lane: LaneConfig, prompt: str) -> tuple[str, dict[str, Any]]:
         path, body = build_request(lane.dialect, prompt, model=lane.model, stream=True)
-        if path.endswith("/chat/completions"):
+        if path.split("?")[0].endswith("/chat/completions"):
             body["stream_options"] = {"include_usage": True}  # usage in the stream (reports_fallback_model)
         return path, body
 
     @staticmethod
     def _dialect(lane: LaneConfig) -> Dialect:
-        path = build_request(lane.dialect, "x", stream=True)[0].split("?")[0]
-        return next(d for d in dialects_for(lane.dialect) if d.matches("POST", path))
+        return dialect_for(lane.dialect, build_request(lane.dialect, "x", stream=True)[0])
 
     async def attempt(
         self, client: httpx.AsyncClient, lane: LaneConfig, prompt: str, headers: dict[str, str], deadline: float
@@ -533,7 +533,7 @@ class Router:
                 ) as resp:
                     if resp.status_code >= 400:
                         raise classify_http_error(resp.status_code, resp.headers, await resp.aread())
-                    decoder = SSEDecoder()
+                    decoder = dialect.stream_decoder()  # SSE, Ollama's NDJSON or Bedrock's binary frames
                     first_at: float | None = None
                     async for chunk in resp.aiter_bytes():
                         for ev in decoder.feed(chunk):
@@ -613,7 +613,9 @@ class Router:
             out.update({"x-api-key": "sk-ant-routechaos", "anthropic-version": "2023-06-01"})
         elif lane.dialect == "gemini":
             out["x-goog-api-key"] = "routechaos"
-        else:
+        elif lane.dialect == "azure":
+            out["api-key"] = "routechaos"
+        else:  # OpenAI and OpenAI-compatible; Bedrock and Vertex take a bearer token too
             out["authorization"] = "Bearer sk-routechaos"
         out.update(headers)
         return out
