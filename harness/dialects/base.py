@@ -250,7 +250,10 @@ class StreamEncoder(ABC):
 class StreamDecoder(Protocol):
     """An incremental decoder of one stream framing: :class:`~harness.sse.SSEDecoder` for SSE,
     and the same interface for NDJSON lines or AWS event-stream frames. Each event keeps its exact
-    bytes in ``raw``; ``pending`` holds bytes of an event not yet complete."""
+    bytes in ``raw`` (the concatenated ``raw`` of every event plus ``pending`` is every byte fed,
+    so a forwarding lane loses none); ``pending`` holds bytes of an event not yet complete. The
+    non-SSE decoders also split the two steps, ``frames(chunk) -> list[bytes]`` and
+    ``parse(raw) -> SSEEvent | None``, for readers that frame every read but parse only some."""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]: ...
 

@@ -75,7 +75,9 @@ def exception_frame(exception_type: str, payload: bytes) -> bytes:
 
 class EventStreamDecoder:
     """Incremental decoder with the interface of :class:`~harness.sse.SSEDecoder`: feed bytes as
-    they arrive, get the frames completed so far; ``pending`` holds a frame not yet whole."""
+    they arrive, get the frames completed so far; ``pending`` holds a frame not yet whole.
+    Framing and parsing are also separate steps (:meth:`frames`, :meth:`parse`), for a reader
+    that frames every read but parses only some frames."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -86,10 +88,14 @@ class EventStreamDecoder:
         return bytes(self._buf)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        return [self.parse(raw) for raw in self.frames(chunk)]
+
+    def frames(self, chunk: bytes) -> list[bytes]:
+        """The raw frames ``chunk`` completes; once a CRC failed, every chunk is one "frame"."""
         if self._broken:
-            return [EventStreamMessage(raw=chunk, event=None, data="")] if chunk else []
+            return [chunk] if chunk else []
         self._buf += chunk
-        out: list[SSEEvent] = []
+        out: list[bytes] = []
         buf = self._buf
         while len(buf) >= 12:
             total, head_len = _PRELUDE.unpack_from(buf)
@@ -101,25 +107,38 @@ class EventStreamDecoder:
             (message_crc,) = _U32.unpack_from(buf, total - 4)
             if zlib.crc32(buf[: total - 4]) != message_crc:
                 return out + self._break()
-            raw = bytes(buf[:total])
+            out.append(bytes(buf[:total]))
             del buf[:total]
-            try:
-                headers = _headers(raw[12 : 12 + head_len])
-            except (ValueError, IndexError, UnicodeDecodeError):
-                return [*out, EventStreamMessage(raw=raw, event=None, data=""), *self._break()]
-            mtype = headers.get(":message-type", "")
-            name = headers.get(":event-type") if mtype == "event" else headers.get(":exception-type")
-            if mtype == "error":
-                name = headers.get(":error-code")
-            payload = raw[12 + head_len : total - 4].decode("utf-8", errors="replace")
-            out.append(EventStreamMessage(raw=raw, event=name, data=payload, message_type=mtype or "event"))
         return out
 
-    def _break(self) -> list[SSEEvent]:
+    @staticmethod
+    def parse(raw: bytes) -> EventStreamMessage:
+        """One frame's type and payload (``malformed`` when ``raw`` is not a valid frame)."""
+        bad = EventStreamMessage(raw=raw, event=None, data="")
+        if len(raw) < 16:
+            return bad
+        total, head_len = _PRELUDE.unpack_from(raw)
+        if total != len(raw) or zlib.crc32(raw[: total - 4]) != _U32.unpack_from(raw, total - 4)[0]:
+            return bad
+        try:
+            headers = _headers(raw[12 : 12 + head_len])
+        except (ValueError, IndexError, UnicodeDecodeError):
+            return bad
+        mtype = headers.get(":message-type") or "event"
+        if mtype == "event":
+            name = headers.get(":event-type")
+        elif mtype == "exception":
+            name = headers.get(":exception-type")
+        else:
+            name = headers.get(":error-code")
+        payload = raw[12 + head_len : total - 4].decode("utf-8", errors="replace")
+        return EventStreamMessage(raw=raw, event=name, data=payload, message_type=mtype)
+
+    def _break(self) -> list[bytes]:
         self._broken = True
         rest = bytes(self._buf)
         self._buf.clear()
-        return [EventStreamMessage(raw=rest, event=None, data="")] if rest else []
+        return [rest] if rest else []
 
 
 def _headers(data: bytes) -> dict[str, str]:

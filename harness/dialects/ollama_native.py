@@ -75,7 +75,8 @@ _DONE_IN = {"stop": "stop", "length": "length"}
 
 class NDJSONDecoder:
     """Incremental NDJSON decoder: each complete line is one event (``raw`` keeps its newline,
-    ``data`` is the line); blank lines are skipped, as ollama-python never sees them."""
+    ``data`` is the line); blank lines carry no event, as ollama-python never sees them. Framing
+    and parsing are separate steps too (:meth:`frames`, :meth:`parse`), as in the SSE decoder."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -85,15 +86,21 @@ class NDJSONDecoder:
         return bytes(self._buf)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        return [ev for raw in self.frames(chunk) if (ev := self.parse(raw)) is not None]
+
+    def frames(self, chunk: bytes) -> list[bytes]:
+        """The whole lines ``chunk`` completes, each with its newline."""
         self._buf += chunk
-        out: list[SSEEvent] = []
+        out: list[bytes] = []
         while (i := self._buf.find(b"\n")) >= 0:
-            raw = bytes(self._buf[: i + 1])
+            out.append(bytes(self._buf[: i + 1]))
             del self._buf[: i + 1]
-            line = raw.strip()
-            if line:
-                out.append(SSEEvent(raw=raw, event=None, data=line.decode("utf-8", errors="replace")))
         return out
+
+    @staticmethod
+    def parse(raw: bytes) -> SSEEvent | None:
+        line = raw.strip()
+        return SSEEvent(raw=raw, event=None, data=line.decode("utf-8", errors="replace")) if line else None
 
 
 def ollama_error(spec: ErrorSpec, req: RequestInfo | None) -> tuple[int, str]:
