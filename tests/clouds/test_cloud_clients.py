@@ -64,7 +64,7 @@ def test_bedrock_signature_and_session_token_never_reach_the_journal(start_lanes
     (a,) = bg.journal.attempts()
     assert a.headers["authorization"] == "[redacted]"
     assert a.headers["x-amz-security-token"] == "[redacted]"
-    assert all(v == "[redacted]" for k, v in a.headers.items() if k.startswith("x-amz-"))
+    assert SECRET not in json.dumps(a.to_json())
 
 
 def test_azure_key_header_is_redacted_and_the_deployment_names_the_model(start_lanes):
