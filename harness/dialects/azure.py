@@ -20,6 +20,7 @@ and every fault that knows OpenAI applies), on Azure's paths:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -209,11 +210,7 @@ def render_azure_error(spec: ErrorSpec, req: RequestInfo | None) -> Rendered:
 
 
 def _with_ms(spec: ErrorSpec, retry_ms: bool) -> ErrorSpec:
-    if retry_ms == spec.retry_after_ms:
-        return spec
-    import dataclasses
-
-    return dataclasses.replace(spec, retry_after_ms=retry_ms)
+    return spec if retry_ms == spec.retry_after_ms else dataclasses.replace(spec, retry_after_ms=retry_ms)
 
 
 def _check_api_version(path: str, query: Mapping[str, str]) -> None:
@@ -271,7 +268,7 @@ class _AzureChatEncoder(_ChatEncoder):
     the answer's filter results on the finish chunk; in-band errors in Azure's words."""
 
     def start(self) -> list[Event]:
-        first = {"choices": [], "created": 0, "id": "", "model": "", "object": "", "prompt_filter_results": None}
+        first: dict[str, Any] = {"choices": [], "created": 0, "id": "", "model": "", "object": ""}
         first["prompt_filter_results"] = prompt_filter_results()
         data = b"data: " + json.dumps(first, separators=(",", ":")).encode() + b"\n\n"
         return [Event(data, EventKind.META), *super().start()]
