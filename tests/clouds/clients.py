@@ -195,7 +195,7 @@ def _ollama(c: ollama.Client, surface: str, stream: bool) -> tuple[str, Any]:
 
 
 @functools.lru_cache(maxsize=32)
-def client(surface: str, url: str, retries: int = 0, timeout: float = 10.0) -> Any:
+def client(surface: str, url: str, retries: int = 0, timeout: float = 30.0) -> Any:
     """The official client for ``surface`` pointed at the lane ``url`` (kept for the next call)."""
     if surface in ("azure-chat", "azure-responses"):
         return _azure(url, retries, timeout)
@@ -238,7 +238,7 @@ def client(surface: str, url: str, retries: int = 0, timeout: float = 10.0) -> A
     raise ValueError(surface)
 
 
-def drive(surface: str, url: str, *, stream: bool, retries: int = 0, timeout: float = 10.0) -> Seen:
+def drive(surface: str, url: str, *, stream: bool, retries: int = 0, timeout: float = 30.0) -> Seen:
     """One call on ``surface`` at lane ``url``; exceptions are caught and returned."""
     t0 = time.monotonic()
     text, finish, exc = "", None, None

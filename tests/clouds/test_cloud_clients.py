@@ -44,7 +44,7 @@ def test_official_client_gets_the_canonical_answer(lane_url, surface):
         seen = drive(surface, url, stream=stream)
         assert seen.exc is None, seen.exc
         assert seen.text == expected_answer(PROMPT), stream
-    assert journal.wait_for(2)
+    assert journal.wait_for(2, 30)
     whole, streamed = journal.attempts(lane)
     for a, stream in ((whole, False), (streamed, True)):
         assert a.status == 200 and a.end_reason == "complete" and a.outcome == "ok"
@@ -60,7 +60,7 @@ def test_official_client_gets_the_canonical_answer(lane_url, surface):
 def test_bedrock_signature_and_session_token_never_reach_the_journal(start_lanes):
     bg = start_lanes(lane="bedrock")
     assert drive("bedrock-converse", bg.urls["lane"], stream=True).exc is None
-    assert bg.journal.wait_for(1)
+    assert bg.journal.wait_for(1, 30)
     (a,) = bg.journal.attempts()
     assert a.headers["authorization"] == "[redacted]"
     assert a.headers["x-amz-security-token"] == "[redacted]"
@@ -70,7 +70,7 @@ def test_bedrock_signature_and_session_token_never_reach_the_journal(start_lanes
 def test_azure_key_header_is_redacted_and_the_deployment_names_the_model(start_lanes):
     bg = start_lanes(lane="azure")
     assert drive("azure-chat", bg.urls["lane"], stream=False).exc is None
-    assert bg.journal.wait_for(1)
+    assert bg.journal.wait_for(1, 30)
     (a,) = bg.journal.attempts()
     assert a.headers["api-key"] == "[redacted]"
     assert a.path.startswith("/openai/deployments/gpt-4o/chat/completions?api-version=")

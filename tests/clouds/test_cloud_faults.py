@@ -241,13 +241,13 @@ def test_boto3_retries_a_throttle_before_the_stream_but_not_inside_it(start_lane
     bg = _start(start_lanes, "bedrock-converse", {"fault": "rate_limit", "schedule": {"first": 2}})
     seen = drive("bedrock-converse", bg.urls["x"], stream=True, retries=2)
     assert seen.exc is None and seen.text == expected_answer(PROMPT, 12)
-    assert bg.journal.wait_for(3)
+    assert bg.journal.wait_for(3, 30)
     assert [a.status for a in bg.journal.attempts()] == [429, 429, 200]
 
     bg = _start(start_lanes, "bedrock-converse", {"fault": "inband_error", "kind": "rate_limit", "after_tokens": 2})
     seen = drive("bedrock-converse", bg.urls["x"], stream=True, retries=2)
     assert seen.exc_name == "EventStreamError" and code_of(seen.exc) == "throttlingException"
-    assert bg.journal.wait_for(1)
+    assert bg.journal.wait_for(1, 30)
     assert len(bg.journal.attempts()) == 1
 
 
