@@ -11,7 +11,6 @@ real and nothing leaves loopback.
 
 from __future__ import annotations
 
-import functools
 import ssl
 import time
 from dataclasses import dataclass
@@ -194,9 +193,11 @@ def _ollama(c: ollama.Client, surface: str, stream: bool) -> tuple[str, Any]:
     return text, finish
 
 
-@functools.lru_cache(maxsize=32)
 def client(surface: str, url: str, retries: int = 0, timeout: float = 30.0) -> Any:
-    """The official client for ``surface`` pointed at the lane ``url`` (kept for the next call)."""
+    """The official client for ``surface`` pointed at the lane ``url``. Make one per lane and
+    reuse it for that lane's calls (building one costs up to half a second), but never across
+    lanes: a later lane may get the same port, and a pooled connection to the old one would
+    fail the first request."""
     if surface in ("azure-chat", "azure-responses"):
         return _azure(url, retries, timeout)
     if surface == "azure-v1":
@@ -238,11 +239,12 @@ def client(surface: str, url: str, retries: int = 0, timeout: float = 30.0) -> A
     raise ValueError(surface)
 
 
-def drive(surface: str, url: str, *, stream: bool, retries: int = 0, timeout: float = 30.0) -> Seen:
-    """One call on ``surface`` at lane ``url``; exceptions are caught and returned."""
+def drive(surface: str, url: str, *, stream: bool, retries: int = 0, timeout: float = 30.0, using: Any = None) -> Seen:
+    """One call on ``surface`` at lane ``url`` (with the client ``using``, or a new one);
+    exceptions are caught and returned."""
     t0 = time.monotonic()
     text, finish, exc = "", None, None
-    c = client(surface, url, retries, timeout)
+    c = using if using is not None else client(surface, url, retries, timeout)
     try:
         if surface in ("azure-chat", "openrouter"):
             text, finish = _openai_chat(c, "openai/gpt-4o" if surface == "openrouter" else "gpt-4o", stream)

@@ -17,7 +17,7 @@ from harness.journal import Journal
 from harness.profile import LaneSpec, Profile
 from tests.conftest import FAST, expected_answer
 
-from .clients import LANE, PROMPT, SECRET, SURFACES, drive
+from .clients import LANE, PROMPT, SECRET, SURFACES, client, drive
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -40,8 +40,9 @@ def lane_url(request, start_lanes):
 @pytest.mark.parametrize("surface", SURFACES)
 def test_official_client_gets_the_canonical_answer(lane_url, surface):
     url, journal, lane = lane_url(LANE[surface])
+    c = client(surface, url)
     for stream in (False, True):
-        seen = drive(surface, url, stream=stream)
+        seen = drive(surface, url, stream=stream, using=c)
         assert seen.exc is None, seen.exc
         assert seen.text == expected_answer(PROMPT), stream
     assert journal.wait_for(2, 30)

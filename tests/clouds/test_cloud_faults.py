@@ -17,7 +17,7 @@ import pytest
 from harness.profile import profile_from_dict
 from tests.conftest import expected_answer
 
-from .clients import LANE, PROMPT, SURFACES, Seen, drive
+from .clients import LANE, PROMPT, SURFACES, Seen, client, drive
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -216,8 +216,9 @@ def test_fault_family_raises_the_clients_real_exception(start_lanes, case, surfa
     exc_name, code = expectations[surface]
     bg = _start(start_lanes, surface, fault)
     modes = (True,) if streamed_only else (False, True)
+    c = client(surface, bg.urls["x"])
     for stream in modes:
-        seen = drive(surface, bg.urls["x"], stream=stream)
+        seen = drive(surface, bg.urls["x"], stream=stream, using=c)
         _check(seen, exc_name, code)
         if streamed_only:  # what arrived before the fault is the answer's beginning, never more
             answer = expected_answer(PROMPT, 12)
