@@ -41,7 +41,7 @@ from .base import (
     edge_html,
     retry_headers,
 )
-from .openai_chat import OpenAIChat, _ChatEncoder, openai_error_fields
+from .openai_chat import OpenAIChat, _ChatEncoder, openai_error_fields, openai_ratelimit_headers
 from .openai_responses import OpenAIResponses
 
 __all__ = ["AZURE_ERRORS", "AzureChat", "AzureResponses", "azure_error_object"]
@@ -185,14 +185,7 @@ def azure_headers(req: RequestInfo | None = None) -> list[tuple[str, str]]:
 
 def azure_ratelimit_headers(snap: RateLimitSnapshot) -> list[tuple[str, str]]:
     """``x-ratelimit-limit-*`` and ``x-ratelimit-remaining-*``: Azure sends no reset durations."""
-    out: list[tuple[str, str]] = []
-    for unit in ("requests", "tokens"):
-        limit = getattr(snap, f"{unit}_limit")
-        if limit is None:
-            continue
-        out.append((f"x-ratelimit-limit-{unit}", str(limit)))
-        out.append((f"x-ratelimit-remaining-{unit}", str(max(0, getattr(snap, f"{unit}_remaining") or 0))))
-    return out
+    return [(k, v) for k, v in openai_ratelimit_headers(snap) if not k.startswith("x-ratelimit-reset-")]
 
 
 def render_azure_error(spec: ErrorSpec, req: RequestInfo | None) -> Rendered:
