@@ -207,8 +207,8 @@ class BedrockDialect(Dialect):
     def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
         return [("content-type", MEDIA_TYPE), *amzn_headers()]
 
-    def stream_decoder(self) -> EventStreamDecoder:
-        return EventStreamDecoder()
+    def stream_decoder(self, max_event_bytes: int | None = None) -> EventStreamDecoder:
+        return EventStreamDecoder(max_event_bytes)
 
     def classify(self, event: SSEEvent) -> EventInfo:
         if not isinstance(event, EventStreamMessage) or event.malformed:

@@ -24,7 +24,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from ..sse import SSEEvent
+from ..sse import SSEEvent, SSEEventTooLarge
 
 __all__ = ["EventStreamDecoder", "EventStreamMessage", "encode_message"]
 
@@ -79,9 +79,10 @@ class EventStreamDecoder:
     Framing and parsing are also separate steps (:meth:`frames`, :meth:`parse`), for a reader
     that frames every read but parses only some frames."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
         self._buf = bytearray()
         self._broken = False
+        self.max_event_bytes = max_event_bytes
 
     @property
     def pending(self) -> bytes:
@@ -102,6 +103,8 @@ class EventStreamDecoder:
             (prelude_crc,) = _U32.unpack_from(buf, 8)
             if zlib.crc32(buf[:8]) != prelude_crc or total < 16 + head_len:
                 return out + self._break()
+            if self.max_event_bytes is not None and total > self.max_event_bytes:
+                raise SSEEventTooLarge(total, self.max_event_bytes, [self.parse(f) for f in out])
             if len(buf) < total:
                 break
             (message_crc,) = _U32.unpack_from(buf, total - 4)

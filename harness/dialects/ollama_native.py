@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..sse import SSEEvent
+from ..sse import SSEEvent, SSEEventTooLarge
 from .base import (
     BadRequest,
     Completion,
@@ -78,8 +78,9 @@ class NDJSONDecoder:
     ``data`` is the line); blank lines carry no event, as ollama-python never sees them. Framing
     and parsing are separate steps too (:meth:`frames`, :meth:`parse`), as in the SSE decoder."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
         self._buf = bytearray()
+        self.max_event_bytes = max_event_bytes
 
     @property
     def pending(self) -> bytes:
@@ -95,6 +96,8 @@ class NDJSONDecoder:
         while (i := self._buf.find(b"\n")) >= 0:
             out.append(bytes(self._buf[: i + 1]))
             del self._buf[: i + 1]
+        if self.max_event_bytes is not None and len(self._buf) > self.max_event_bytes:
+            raise SSEEventTooLarge(len(self._buf), self.max_event_bytes, [e for f in out if (e := self.parse(f))])
         return out
 
     @staticmethod
@@ -179,8 +182,8 @@ class OllamaNative(Dialect):
     def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
         return [("content-type", MEDIA_TYPE)]
 
-    def stream_decoder(self) -> NDJSONDecoder:
-        return NDJSONDecoder()
+    def stream_decoder(self, max_event_bytes: int | None = None) -> NDJSONDecoder:
+        return NDJSONDecoder(max_event_bytes)
 
     def stream_encoder(self, req: RequestInfo) -> StreamEncoder:
         return _NDJSONEncoder(req)

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from ..dialects.base import Dialect, Event, EventKind, RequestInfo, StreamEncoder
 from ..simulator import SimResponse, Simulator
-from ..sse import SSEDecoder, SSEEvent, SSEEventTooLarge
+from ..sse import SSEEvent, SSEEventTooLarge
 from .httpclient import HTTPClient, HTTPClientError, Origin, Response
 
 __all__ = [
