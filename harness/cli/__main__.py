@@ -1,0 +1,7 @@
+"""``python -m harness.cli``: the ``routechaos`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
