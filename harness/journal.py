@@ -14,15 +14,17 @@ failure message, an agent's exception) and mark detail is redacted as it is reco
 from __future__ import annotations
 
 import enum
+import errno
 import json
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from .clock import Clock, MonotonicClock
+from .jsonl import FieldError, brief, dumps, record_from_json
 from .redact import REDACTED, SECRET_HEADERS, redact_headers, redact_obj, redact_text, redact_url
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "Call",
     "EndReason",
     "Journal",
+    "JournalError",
+    "JournalExistsError",
     "Mark",
     "Outcome",
     "redact_headers",
@@ -180,10 +184,28 @@ class Mark:
         return _shallow(self)
 
 
-_ATTEMPT_FIELDS = {f.name for f in fields(Attempt)}
 _FREE_TEXT = ("model", "call_id", "request_id")
-_CALL_FIELDS = {f.name for f in fields(Call)}
-_MARK_FIELDS = {f.name for f in fields(Mark)}
+#: what each ``type`` of journal line is read back as (``journal`` is the header line)
+_RECORDS: dict[str, type[Attempt] | type[Call] | type[Mark]] = {"attempt": Attempt, "call": Call, "mark": Mark}
+_CHOICES = {"attempt": {"end_reason": EndReason, "outcome": Outcome}, "call": {"outcome": Outcome}}
+
+
+class JournalError(ValueError):
+    """A journal file holds a line that is not a journal record: the message names file and line."""
+
+
+class JournalExistsError(FileExistsError):
+    """A journal file is already there: a drill never appends to another's journal."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(errno.EEXIST, "already exists", str(path))
+        self.path = path
+
+    def __str__(self) -> str:
+        return (
+            f"journal {self.path} already exists: a drill never appends to another's journal "
+            "(choose a new path, or remove it)"
+        )
 
 
 class Journal:
@@ -203,9 +225,14 @@ class Journal:
         self._marks: list[Mark] = []
         self._seq = 0
         self._file: TextIO | None = None
+        #: what :meth:`load` noticed but could read past (a torn last line, several drills in one file)
+        self.warnings: list[str] = []
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
+            try:  # "x": created here or refused, atomically, even against a drill started at once
+                self._file = self.path.open("x", encoding="utf-8")
+            except FileExistsError:
+                raise JournalExistsError(self.path) from None
             self._write({"type": "journal", "wall0": self.wall0, "version": 1})
 
     # -- time ---------------------------------------------------------------------------------
@@ -270,7 +297,7 @@ class Journal:
     def _write(self, obj: Any) -> None:
         if self._file is not None:
             obj = obj if isinstance(obj, dict) else obj.to_json()
-            self._file.write(json.dumps(obj, default=str) + "\n")
+            self._file.write(dumps(obj) + "\n")
             self._file.flush()
 
     def close(self) -> None:
@@ -357,27 +384,76 @@ class Journal:
             j._marks = [scale(m, ("t",)) for m in self._marks]
         return j
 
+    def interruption(self) -> str | None:
+        """Why the drill in this journal did not run to its end, or None if it did (or the journal
+        is not a drill's): the reason its ``drill_stop`` gives (a signal name, ``timeout``,
+        ``KeyboardInterrupt``), or ``cut short`` when there is a ``drill_start`` and no
+        ``drill_stop``: the drill's process died (``kill -9``) and attempts open then are missing."""
+        if not self.marks("drill_start"):
+            return None
+        stops = self.marks("drill_stop")
+        if not stops:
+            return "cut short"
+        detail = stops[-1].detail
+        return str(detail.get("reason") or "interrupted") if detail.get("interrupted") else None
+
     # -- loading ------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path) -> Journal:
-        """Read a JSONL journal back (for ``routechaos report`` and for checks after the fact)."""
+        """Read a JSONL journal back (for ``routechaos report`` and for checks after the fact).
+
+        Total: a torn last line (a drill killed mid-write) is skipped and noted in
+        :attr:`warnings`; any other line that is not a record (not JSON, not an object, an
+        unknown ``type``, a field missing or of the wrong type) raises :class:`JournalError`
+        naming the file and line. ``OSError`` when the file cannot be read."""
         j = cls()
-        with Path(path).open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                line = line.strip()
-                if not line:
+        headers = 0
+        with Path(path).open("rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                if not raw.strip():
                     continue
                 try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    raise ValueError(f"{path}:{lineno}: not a JSON line: {exc}") from None
+                    obj = json.loads(raw.decode("utf-8"))
+                except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
+                    if not raw.endswith(b"\n"):  # only the last line can lack its newline
+                        j.warnings.append(
+                            f"{path}:{lineno}: the last line is torn (the drill stopped while writing it): skipped"
+                        )
+                        break
+                    why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                    raise JournalError(f"{path}:{lineno}: not a JSON line: {why}") from None
+                if not isinstance(obj, dict):
+                    raise JournalError(f"{path}:{lineno}: not a journal record: a JSON {_json_kind(obj)}")
                 kind = obj.get("type")
-                if kind == "attempt":
-                    j._attempts.append(Attempt(**{k: v for k, v in obj.items() if k in _ATTEMPT_FIELDS}))
-                elif kind == "call":
-                    j._calls.append(Call(**{k: v for k, v in obj.items() if k in _CALL_FIELDS}))
-                elif kind == "mark":
-                    j._marks.append(Mark(**{k: v for k, v in obj.items() if k in _MARK_FIELDS}))
-                elif kind == "journal":
-                    j.wall0 = obj.get("wall0", j.wall0)
+                label = kind if isinstance(kind, str) and kind in _RECORDS else "record"
+                try:
+                    if kind == "journal":
+                        headers += 1
+                        wall0 = obj.get("wall0", j.wall0)
+                        if isinstance(wall0, bool) or not isinstance(wall0, int | float):
+                            raise FieldError("wall0", f"{brief(wall0)} is not a number")
+                        if headers == 1:
+                            j.wall0 = wall0
+                    elif label != "record":
+                        record = record_from_json(_RECORDS[label], obj, _CHOICES.get(label))
+                        {"attempt": j._attempts, "call": j._calls, "mark": j._marks}[label].append(record)
+                    else:
+                        known = ", ".join([*_RECORDS, "journal"])
+                        raise FieldError("type", f"{brief(kind)} is not a journal record type ({known})")
+                except FieldError as exc:
+                    raise JournalError(f"{path}:{lineno}: {label}: {exc}") from None
+        if headers > 1:
+            j.warnings.append(
+                f"{path}: {headers} drills in one journal (appended by an older routechaos): judged together"
+            )
         return j
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return "number"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from ..journal import Journal
+from ..jsonl import brief
 from ..profile import ProfileError, load_profile
 from .common import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
@@ -130,31 +133,49 @@ def _escape(text: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace, out: Console) -> int:
-    """Re-judge a saved journal, write its HTML report, print a summary (text, JSON or Markdown)."""
-    from .checks import evaluate_all, make_check
-    from .report import print_summary, write_html_report
-    from .report.model import build_model
-    from .report.summary import to_json, to_markdown
+    """Re-judge a saved journal, write its HTML report, print a summary (text, JSON or Markdown).
+
+    A journal that cannot be read (a bad line, a ``drill_start`` whose checks or time scale do not
+    fit) is exit 2 with a message naming file and line; a torn last line is skipped with a warning,
+    and a drill that was interrupted or cut short (no ``drill_stop``: its process died) is said so
+    before its verdict."""
+    from ..checks import evaluate_all, make_check, make_checks
+    from ..report import print_summary, write_html_report
+    from ..report.model import build_model
+    from ..report.summary import to_json, to_markdown
 
     path = Path(args.journal)
     if not path.is_file():
         raise UsageError(f"no journal at {path}")
     try:
         journal = Journal.load(path)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    for warning in journal.warnings:
+        out.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     start = next(iter(journal.marks("drill_start")), None)
-    time_scale = float(start.detail.get("time_scale", 1.0)) if start else 1.0
+    time_scale = start.detail.get("time_scale", 1.0) if start else 1.0
+    if isinstance(time_scale, bool) or not isinstance(time_scale, int | float) or not 0 < time_scale < math.inf:
+        raise UsageError(f"{path}: drill_start: time_scale {brief(time_scale)} is not a positive number")
     profile = None
-    if args.profile:
-        profile = load_profile(args.profile)
-        checks = [make_check(c.name, c.params) for c in profile.checks]
-    elif start and start.detail.get("checks"):
-        checks = [make_check(k, v) for item in start.detail["checks"] for k, v in item.items()]
-    else:
-        checks = []
+    try:
+        if args.profile:
+            profile = load_profile(args.profile)
+            checks = [make_check(c.name, c.params) for c in profile.checks]
+        else:
+            checks = make_checks(start.detail.get("checks")) if start else []
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: drill_start: checks: {exc}") from None
     judged = journal.rescaled(1 / time_scale) if time_scale != 1.0 else journal
     report = evaluate_all(judged, checks) if checks else None
+    interrupted = journal.interruption() if getattr(args, "format", "text") == "text" else None
+    if interrupted == "cut short":
+        out.print(
+            "[yellow]this drill was cut short: its journal has no drill_stop (the drill's process died); "
+            "attempts open then are missing, and the checks judge what was journaled[/yellow]"
+        )
+    elif interrupted:
+        out.print(f"[yellow]this drill was interrupted ({escape(interrupted)}) before its agent finished[/yellow]")
     target = Path(args.out) if args.out else path.with_name("report.html")
     write_html_report(judged, report, target, profile=profile)
     fmt = getattr(args, "format", "text")

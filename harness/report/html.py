@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 from ..checks import CheckResult, Evidence, Report, Verdict
 from ..journal import Journal
+from ..jsonl import dumps
 from ..redact import redact_text
 from .model import CallRow, DrillModel, build_model
 from .svg import STATE_COLOURS, VERDICT_COLOURS, latency_svg, timeline_svg
@@ -59,6 +59,7 @@ details.call-detail table{margin:4px 0 8px 18px;width:auto}
 .st{display:inline-block;padding:0 6px;border-radius:8px;color:#fff;font-size:11.5px}
 code{background:#f3f4f7;padding:0 4px;border-radius:3px}
 .muted{color:#8a92a3}
+.interrupted{background:#fff6d6;border:1px solid #e0a526;border-radius:6px;padding:6px 12px;margin:8px 0}
 """
 
 JS = """
@@ -287,6 +288,24 @@ def _axis_note(m: DrillModel) -> str:
     return f'<div class="sub" id="axis-note">{_e(note)}.</div>'
 
 
+def _interrupted(journal: Journal) -> str:
+    """A banner when the drill did not run to its end: its verdicts judge partial evidence."""
+    why = journal.interruption()
+    if why is None:
+        return ""
+    if why == "cut short":
+        text = (
+            "This drill was cut short: its journal has no drill_stop (the drill's process died). "
+            "Attempts open then are missing; the checks judge what was journaled."
+        )
+    else:
+        text = (
+            f"This drill was interrupted ({why}): the agent was stopped before it finished. Attempts open "
+            "then are journaled with outcome unknown; the checks judge the evidence up to then."
+        )
+    return f'<div class="interrupted" id="interrupted">{_e(text)}</div>'
+
+
 def render_html(
     journal: Journal, report: Report | None = None, *, title: str = "routechaos drill", profile: Any = None
 ) -> str:
@@ -308,7 +327,7 @@ def render_html(
         "report": report.to_json() if report else None,
     }
     # JSON in a script element: no "<" at all, so no text a call carried can close or nest a script
-    blob = json.dumps(data, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    blob = dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")  # strict JSON
     n_bad = sum(r.verdict is not Verdict.PASS for r in m.results())
     episodes = _episodes(m)
     return f"""<!doctype html>
@@ -317,7 +336,7 @@ def render_html(
 <body>
 <h1>{_e(title)} <span class="verdict" id="verdict"
  style="background:{VERDICT_COLOURS[verdict]}">{verdict.upper()}</span></h1>
-{desc}{_facts(m, journal)}
+{desc}{_interrupted(journal)}{_facts(m, journal)}
 <h2>{"What went wrong" if n_bad else "Checks"}</h2><div id="checks">{_problems(m)}</div>
 <h2>Timeline</h2>{_legend()}{_axis_note(m)}
 <div class="scroll" id="timeline">{timeline_svg(m)}</div>
