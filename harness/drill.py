@@ -19,17 +19,18 @@ from __future__ import annotations
 import contextvars
 import os
 import re
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .agentproc import GRACE, AgentProcess
 from .checks import Report, evaluate_all, make_check
 from .journal import Call, Journal, Outcome
 from .lanemap import LaneDict, UnknownLane, rename_profile
 from .lanes import BackgroundLanes, LaneSet
+from .ports import binding
 from .profile import Profile, check_time_scale, load_profile
 
 __all__ = ["CALL_ID_HEADER", "Drill", "call_headers", "call_scope", "current_call_id"]
@@ -170,7 +171,8 @@ class Drill:
                 from .control import ControlServer
 
                 self._control = ControlServer(lanes, port=self._control_port)
-                self.control_url = self._bg.call(self._control.start)
+                with binding("the control API", self._control.host, self._control_port):
+                    self.control_url = self._bg.call(self._control.start)
         except BaseException:
             self.stop()
             raise
@@ -192,8 +194,12 @@ class Drill:
         self._urls.update(await self._toxics.start())
         self.toxiproxy_api = self._toxics.server_url
 
-    def stop(self) -> None:
-        """Stop everything; toxics and proxies are removed even if the workload failed."""
+    def stop(self, *, interrupted: str | None = None, interrupted_at: float | None = None) -> None:
+        """Stop everything; toxics and proxies are removed even if the workload failed. Attempts
+        still open are journaled with outcome unknown. ``interrupted`` says why the drill ended
+        before its workload did (a signal name, ``timeout``) and ``interrupted_at`` when (journal
+        seconds; what happened after is the harness stopping the agent): the ``drill_stop`` mark
+        keeps both, and reports show the drill as interrupted (:meth:`Journal.interruption`)."""
         bg, self._bg = self._bg, None
         if bg is None:
             return
@@ -204,7 +210,11 @@ class Drill:
                 bg.call(self._toxics.stop)
         finally:
             bg.stop()
-            self.journal.mark("drill_stop")
+            if interrupted:
+                at = self.journal.now() if interrupted_at is None else interrupted_at
+                self.journal.mark("drill_stop", interrupted=True, reason=interrupted, interrupted_at=at)
+            else:
+                self.journal.mark("drill_stop")
             self.journal.close()
 
     def __enter__(self) -> Drill:
@@ -323,11 +333,20 @@ class Drill:
         finally:
             _current_call.reset(token)
 
-    def run_command(self, command: Sequence[str], *, timeout: float | None = None, **popen: Any) -> int:
-        """Run an agent as a subprocess with the lanes in its environment; returns its exit code."""
+    def run_command(
+        self, command: Sequence[str], *, timeout: float | None = None, grace: float = GRACE, **popen: Any
+    ) -> int:
+        """Run an agent as a subprocess with the lanes in its environment; returns its exit code.
+
+        The agent runs in its own process group (:class:`~harness.agentproc.AgentProcess`): on
+        ``timeout`` (``subprocess.TimeoutExpired`` is raised) or an exception here (Ctrl-C), the
+        whole group is ended, SIGTERM then SIGKILL after ``grace`` seconds, grandchildren too."""
         env = {**os.environ, **popen.pop("env", {}), **self.env()}
-        proc = subprocess.run(list(command), env=env, timeout=timeout, check=False, **popen)
-        return proc.returncode
+        agent = AgentProcess(command, env=env, **popen)
+        try:
+            return agent.wait(timeout)
+        finally:  # what it left behind is ended too
+            agent.end(grace)
 
     def settle(self, timeout: float = 5.0) -> None:
         """Wait until no attempt is still open on any lane (streams the agent abandoned end)."""

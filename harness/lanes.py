@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from .journal import Journal
+from .ports import binding
 from .profile import LaneSpec, Profile
 from .proxy import HttpUpstream, Lane, SimulatorUpstream
 from .proxy.hooks import FaultHook
@@ -65,7 +66,8 @@ class LaneSet:
         try:
             for name, spec in self.profile.lanes.items():
                 lane = make_lane(spec, self.journal, time_scale=self.time_scale, faults=self.faults)
-                await lane.start()
+                with binding(f"lane {name}", spec.host, spec.port):
+                    await lane.start()
                 self.lanes[name] = lane
         except BaseException:
             await self.stop()

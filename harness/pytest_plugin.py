@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,36 @@ def _drill_kwargs(request: pytest.FixtureRequest, overrides: dict[str, Any]) -> 
     return kw
 
 
+_interrupted: list[tuple[str, float]] = []  # why and when (monotonic) this session was interrupted
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Ctrl-C (or ``pytest.exit``): pytest tears the fixtures down next, and the drills still
+    running stop as interrupted: journal complete (open attempts as outcome unknown), a
+    ``drill_stop`` that says why, and the report marked interrupted."""
+    why = "SIGINT" if isinstance(excinfo.value, KeyboardInterrupt) else "pytest.exit"
+    _interrupted[:] = [(why, time.monotonic())]
+
+
+def _stop(request: pytest.FixtureRequest, drill: Drill) -> None:
+    """Stop ``drill``, as interrupted if the session was (Ctrl-C), else as finished."""
+    if request.session.exitstatus != pytest.ExitCode.INTERRUPTED:
+        drill.stop()
+        return
+    why, when = _interrupted[0] if _interrupted else ("interrupted", time.monotonic())
+    drill.stop(interrupted=why, interrupted_at=max(0.0, drill.journal.now() - (time.monotonic() - when)))
+
+
+def _fresh(path: Path | None) -> Path | None:
+    """A journal path of this plugin's naming, freed of an earlier session's journal (a journal is
+    never appended to: the earlier run's file is replaced, not continued)."""
+    if path is not None:
+        path.unlink(missing_ok=True)
+    return path
+
+
 def _finish(request: pytest.FixtureRequest, drill: Drill) -> None:
-    drill.stop()
+    _stop(request, drill)
     report_dir = _setting(request.config, "report_dir")
     if report_dir:
         from .report import write_html_report
@@ -133,7 +162,8 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[Drill]:
         profile = marker.args[0]
         overrides = dict(marker.kwargs)
     kw = _drill_kwargs(request, overrides)
-    kw.setdefault("journal_path", _journal_path(request))
+    if "journal_path" not in kw:
+        kw["journal_path"] = _fresh(_journal_path(request))
     try:
         drill = Drill(profile, **kw)
     except UnknownLane as exc:
@@ -154,7 +184,8 @@ def chaos_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Dril
         if isinstance(profile, dict):
             profile = profile_from_dict(profile)
         kw = _drill_kwargs(request, dict(overrides))
-        kw.setdefault("journal_path", _journal_path(request, f"-{len(drills)}"))
+        if "journal_path" not in kw:
+            kw["journal_path"] = _fresh(_journal_path(request, f"-{len(drills)}"))
         drill = Drill(profile, **kw)
         drill.start()
         drills.append(drill)

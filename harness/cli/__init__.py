@@ -1,18 +1,22 @@
 """The ``routechaos`` command: drills, serves, faults by hand, profiles and reports.
 
-Exit codes: 0 success, 1 a check failed, 2 usage or profile error, 3 a port could not be bound.
+Exit codes: 0 success, 1 a check failed (or the agent crashed or timed out), 2 usage or profile
+error, 3 a port could not be bound, 128 + N a drill interrupted by signal N (130 SIGINT, 143 SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from .. import __version__
+from ..agentproc import GRACE
+from ..journal import JournalExistsError
+from ..ports import BIND_ERRNOS
 from ..profile import ProfileError, check_time_scale
 from .catalogue import cmd_profiles, cmd_report
 from .common import EXIT_CHECK_FAILED, EXIT_OK, EXIT_PORT, EXIT_USAGE, UsageError
@@ -56,11 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="put every lane behind the embedded Toxiproxy (or TOXIPROXY_URL) and print its API URL, "
         "so toxiproxy-cli and Toxiproxy clients can add network faults by hand",
     )
+    s.add_argument("--name", help="a name for 'routechaos fault --serve NAME' (default: the profile's name)")
     s.add_argument("--ready-file", help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_serve)
 
     f = sub.add_parser("fault", help="add, list or remove faults on a running 'routechaos serve'")
     f.add_argument("--control", help="control API URL (default: the serve started in this directory)")
+    f.add_argument(
+        "--serve",
+        metavar="NAME|PID|URL",
+        help="which 'routechaos serve' of this directory to drive, when several are running",
+    )
     fsub = f.add_subparsers(dest="action", metavar="ACTION", required=True)
     fa = fsub.add_parser("add", help="add a fault: routechaos fault add overloaded --lane primary retry_after=2")
     fa.add_argument("fault", help="fault name (rate_limit, overloaded, stream_cut, refuse, ...)")
@@ -103,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "drill",
         help="run an agent against a profile's lanes, judge it, write the journal and report",
         description="routechaos drill PROFILE -- COMMAND...: the agent finds the lanes in OPENAI_BASE_URL, "
-        "ANTHROPIC_BASE_URL and ROUTECHAOS_LANE_<NAME>_URL. Exit status 1 when a check fails.",
+        "ANTHROPIC_BASE_URL and ROUTECHAOS_LANE_<NAME>_URL. Exit status 1 when a check fails; "
+        "128 + N when signal N interrupted it (130 Ctrl-C, 143 SIGTERM), after writing the journal and report.",
     )
     dr.add_argument("profile", help="profile name or path")
     dr.add_argument("command", nargs="*", help="-- then the agent command")
@@ -111,7 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--time-scale", type=_time_scale, help="multiply every time in the profile (0.1: ten times faster)")
     dr.add_argument("--lane", action="append", metavar="PROFILE_LANE=YOUR_LANE", help=_LANE_HELP)
     dr.add_argument("--out", help="directory for journal.jsonl, report.html, checks.json (default routechaos-runs/...)")
-    dr.add_argument("--timeout", type=float, default=600.0, help="stop the agent after this many seconds")
+    dr.add_argument(
+        "--timeout", type=float, default=600.0, help="stop the agent (its whole process group) after this many seconds"
+    )
+    dr.add_argument(
+        "--grace",
+        type=float,
+        default=GRACE,
+        help=f"seconds the agent has after SIGTERM before SIGKILL, on timeout or interruption (default {GRACE:g})",
+    )
     dr.add_argument(
         "--expect-calls",
         type=int,
@@ -173,12 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args, out) or 0)
-    except (ProfileError, UsageError) as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+    except (ProfileError, UsageError, JournalExistsError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return EXIT_USAGE
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            err.print(f"[red]error:[/red] port already in use: {exc.strerror}", soft_wrap=True)
+        if exc.errno in BIND_ERRNOS:  # a PortError names what could not listen, and where
+            err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
             return EXIT_PORT
         raise
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ..agentproc import GRACE
 from ..journal import Journal
 from ..lanes import LaneSet
 from .common import EXIT_OK, load_profile_arg
@@ -72,6 +73,7 @@ def _demo_drill(args: argparse.Namespace, out: Console) -> int:
         time_scale=0.1,
         out=args.out,
         timeout=120.0,
+        grace=GRACE,
         progress_every=1.0,
         expect_calls=40,
         quiet=False,

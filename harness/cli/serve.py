@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
-import signal
-from pathlib import Path
+import time
 
 from rich.console import Console
 
 from ..profile import Profile
 from .common import EXIT_OK, UsageError, load_profile_arg
-
-STATE_FILE = Path(".routechaos") / "serve.json"
+from .servestate import choose_serve, remove_state, write_state
+from .signals import StopSignals
 
 
 def _serve(
@@ -24,72 +21,62 @@ def _serve(
     ready_file: str | None,
     control_port: int | None = 0,
     toxiproxy: bool = False,
+    name: str | None = None,
 ) -> None:
-    """Run a drill with no workload until SIGINT/SIGTERM: the lanes of a hand-driven drill."""
-    import threading
+    """Run a drill with no workload until SIGINT/SIGTERM/SIGHUP: the lanes of a hand-driven drill.
+    With a control API, a state file lets ``routechaos fault`` here find it by ``name``."""
+    from ..drill import Drill
 
-    from .drill import Drill
-
-    drill = Drill(
-        profile,
-        journal_path=journal_path,
-        control=control_port is not None,
-        control_port=control_port or 0,
-        network_layer=toxiproxy,
-    )
-    drill.start()
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for name, spec in profile.lanes.items():
-            print(f"lane {name} {spec.dialect} {drill.url(name)}", flush=True)
-        state: dict[str, object] = {"lanes": drill.urls, "pid": os.getpid()}
-        if drill.control_url:
-            state["control"] = drill.control_url
-            print(f"control {drill.control_url}", flush=True)
-        if drill.toxiproxy_api:
-            state["toxiproxy"] = drill.toxiproxy_api
-            print(f"toxiproxy {drill.toxiproxy_api}", flush=True)
-        if drill.control_url:
-            with contextlib.suppress(OSError):  # holds the control token: readable by this user only
-                STATE_FILE.parent.mkdir(exist_ok=True)
-                fd = os.open(STATE_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(json.dumps(state))
-        if ready_file:
-            with open(ready_file, "w", encoding="utf-8") as fh:
-                fh.write("\n".join(f"{n} {u}" for n, u in drill.urls.items()) + "\n")
-        while not stop.wait(0.5):
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if drill.control_url:
-            with contextlib.suppress(OSError, ValueError):
-                if json.loads(STATE_FILE.read_text()).get("pid") == os.getpid():
-                    STATE_FILE.unlink()
-        drill.stop()
-        where = f" in {journal_path}" if journal_path else ""
-        out.print(f"[dim]{len(drill.journal)} attempt(s) recorded{where}[/dim]")
+    with StopSignals() as signals:
+        drill = Drill(
+            profile,
+            journal_path=journal_path,
+            control=control_port is not None,
+            control_port=control_port or 0,
+            network_layer=toxiproxy,
+        )
+        drill.start()
+        state_path = None
+        try:
+            for lane, spec in profile.lanes.items():
+                print(f"lane {lane} {spec.dialect} {drill.url(lane)}", flush=True)
+            state: dict[str, object] = {"name": name or profile.name, "lanes": drill.urls, "started": time.time()}
+            if drill.control_url:
+                state["control"] = drill.control_url
+                print(f"control {drill.control_url}", flush=True)
+            if drill.toxiproxy_api:
+                state["toxiproxy"] = drill.toxiproxy_api
+                print(f"toxiproxy {drill.toxiproxy_api}", flush=True)
+            if drill.control_url:
+                state_path = write_state(state)
+            if ready_file:
+                with open(ready_file, "w", encoding="utf-8") as fh:
+                    fh.write("\n".join(f"{n} {u}" for n, u in drill.urls.items()) + "\n")
+            while not signals.stop.wait(0.5):
+                pass
+        finally:
+            remove_state(state_path)
+            drill.stop()
+            where = f" in {journal_path}" if journal_path else ""
+            out.print(f"[dim]{len(drill.journal)} attempt(s) recorded{where}[/dim]")
 
 
 def cmd_serve(args: argparse.Namespace, out: Console) -> int:
     profile = load_profile_arg(args.profile, args.seed, args.time_scale, args.lane or ())
-    _serve(profile, args.journal, out, args.ready_file, args.control_port, args.toxiproxy)
+    _serve(profile, args.journal, out, args.ready_file, args.control_port, args.toxiproxy, args.name)
     return EXIT_OK
 
 
 # -- fault (live changes through the control API) ------------------------------------------------
 def _control_url(args: argparse.Namespace) -> str:
+    """``--control URL``, else the serve ``--serve`` names, else ``$ROUTECHAOS_CONTROL_URL`` (an
+    agent inside a drill), else the only serve running in this directory."""
     if args.control:
         return args.control.rstrip("/")
     env = os.environ.get("ROUTECHAOS_CONTROL_URL")
-    if env:
+    if env and not args.serve:
         return env.rstrip("/")
-    try:
-        return json.loads(STATE_FILE.read_text())["control"]
-    except (OSError, ValueError, KeyError):
-        raise UsageError("no running 'routechaos serve' found here; pass --control URL") from None
+    return str(choose_serve(args.serve)["control"]).rstrip("/")
 
 
 def _parse_value(text: str) -> object:

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ..ports import BIND_ERRNOS, PortError
 from ..webguard import Gate, GuardedAppRunner, describe_error
 from .api import VERSION, make_app
 from .link import join_host_port
@@ -252,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
+        if exc.errno in BIND_ERRNOS:  # exit 3, as every routechaos command whose port is taken
+            print(f"routechaos toxiproxy: {PortError('the API', args.host, args.port, exc)}", file=sys.stderr)
+            return 3
         print(f"routechaos toxiproxy: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -140,7 +140,7 @@ def test_port_in_use_is_exit_3(tmp_path, capsys):
         profile = tmp_path / "fixed.yaml"
         profile.write_text(f"lanes:\n  a: {{dialect: openai, port: {port}}}\n")
         assert main(["serve", str(profile)]) == 3
-    assert "port already in use" in capsys.readouterr().err
+    assert f"lane a cannot listen on 127.0.0.1:{port}: the port is already in use" in capsys.readouterr().err
 
 
 def test_help_lists_every_command(capsys):
