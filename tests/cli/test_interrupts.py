@@ -220,6 +220,8 @@ def test_pytest_plugin_on_ctrl_c_keeps_the_journal_and_writes_the_report_marked_
             sys.executable,
             "-m",
             "pytest",
+            "-p",
+            "harness.pytest_plugin",  # and no other plugin: a lighter pytest to start
             "test_drill.py",
             "--routechaos-profile-dir",
             str(tmp_path),
@@ -234,6 +236,7 @@ def test_pytest_plugin_on_ctrl_c_keeps_the_journal_and_writes_the_report_marked_
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr  # pytest's "interrupted"
     (path,) = (tmp_path / "journals").glob("*.jsonl")
