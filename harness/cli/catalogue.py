@@ -19,7 +19,7 @@ from .common import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 
 def cmd_profiles(args: argparse.Namespace, out: Console) -> int:
-    from .profile import find_profile, profile_dirs
+    from ..profile import find_profile, profile_dirs
 
     if args.action == "list":
         seen: set[str] = set()
@@ -83,9 +83,9 @@ _DOC_REF = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.md)\b")
 
 
 def _doc_roots(profile_path: Path) -> list[Path]:
-    from .profile import profile_dirs
+    from ..profile import profile_dirs
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     return [profile_path.parent, root, *profile_dirs(), Path(sys.prefix) / "share" / "routechaos"]
 
 
@@ -105,7 +105,7 @@ def _extends_chain(path: Path) -> list[Path]:
     """The files a profile extends, nearest first, as found on disk."""
     import yaml
 
-    from .profile import find_profile
+    from ..profile import find_profile
 
     chain: list[Path] = []
     here = path

@@ -19,8 +19,8 @@ from .drill import cmd_drill
 
 def cmd_demo(args: argparse.Namespace, out: Console) -> int:
     """Start the default lanes, stream one completion through each, show what the journal saw."""
-    from .clientkit import stream
-    from .lanes import BackgroundLanes
+    from ..clientkit import stream
+    from ..lanes import BackgroundLanes
 
     profile = load_profile_arg(args.profile, None, None)
     prompt = args.prompt
@@ -57,7 +57,7 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
 
 def _demo_drill(args: argparse.Namespace, out: Console) -> int:
     """The reference router agent (examples/) through ultraspeed-capacity-loss, ten times faster."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if not (root / "examples" / "agents" / "run.py").is_file():
         out.print("[dim](the example agents live in a clone of the repository: no drill here)[/dim]")
         return EXIT_OK

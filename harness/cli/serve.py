@@ -142,8 +142,8 @@ def cmd_fault(args: argparse.Namespace, out: Console) -> int:
 # -- sim ----------------------------------------------------------------------------------------
 def cmd_sim(args: argparse.Namespace, out: Console) -> int:
     """One simulated provider on a fixed port (a lane with no faults)."""
-    from .profile import LaneSpec
-    from .simulator import SimSettings
+    from ..profile import LaneSpec
+    from ..simulator import SimSettings
 
     spec = LaneSpec(
         name=args.name,
@@ -165,7 +165,7 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
 
 # -- toxiproxy ----------------------------------------------------------------------------------
 def cmd_toxiproxy(args: argparse.Namespace, out: Console) -> int:
-    from .toxiproxy.server import main as toxiproxy_main
+    from ..toxiproxy.server import main as toxiproxy_main
 
     allow = [f"--allow-host={h}" for h in args.allow_host]
     return toxiproxy_main(["--host", args.host, "--port", str(args.port), *allow])

@@ -209,7 +209,7 @@ def test_routechaos_fault_finds_the_token_in_the_serve_state_file(tmp_path, monk
     try:
         lines = [proc.stdout.readline().split() for _ in range(3)]
         assert lines[2][0] == "control"
-        state = tmp_path / ".routechaos" / "serve.json"
+        state = tmp_path / ".routechaos" / f"serve-{proc.pid}.json"  # one state file per serve
         for _ in range(200):  # written just after the "control" line
             if state.exists() and state.read_text():
                 break
