@@ -348,6 +348,7 @@ class ControlServer:
             complete=complete,
             error=error or None,
             error_type=error_type or None,
+            source="control",
         )
         self.lanes.journal.record_call(call)  # redacts the error text (an exception may quote a key)
         return web.json_response({"id": call.id}, status=201)

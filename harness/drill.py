@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from .lanes import BackgroundLanes, LaneSet
 from .ports import binding
 from .profile import Profile, check_time_scale, load_profile
 
-__all__ = ["CALL_ID_HEADER", "Drill", "call_headers", "call_scope", "current_call_id"]
+__all__ = ["CALL_ID_HEADER", "Drill", "answer_text", "call_headers", "call_scope", "current_call_id"]
 
 #: what each cloud's official clients read for their endpoint and (fake, never verified)
 #: credentials: boto3 reads AWS_ENDPOINT_URL_BEDROCK_RUNTIME for bedrock-runtime alone,
@@ -89,6 +90,45 @@ def _attr(result: Any, name: str) -> Any:
     return getattr(result, name, None)
 
 
+def answer_text(result: Any) -> str | None:
+    """The answer text of what an agent returned, in the shapes agents return as they are: a
+    string; anything with a string ``text`` (this project's examples, google-genai responses);
+    an OpenAI chat completion (``choices[0].message.content``) or Responses object
+    (``output_text``); an Anthropic message (its text blocks). ``None`` when there is none."""
+    if result is None or isinstance(result, str):
+        return result
+    text = _attr(result, "text")
+    if isinstance(text, str):
+        return text
+    out = _attr(result, "output_text")
+    if isinstance(out, str):
+        return out
+    choices = _attr(result, "choices")
+    if isinstance(choices, list | tuple) and choices:
+        msg = _attr(choices[0], "message")
+        content = _attr(msg, "content") if msg is not None else None
+        if isinstance(content, str):
+            return content
+    blocks = _attr(result, "content")
+    if isinstance(blocks, list | tuple) and blocks:
+        texts = [t for b in blocks if _attr(b, "type") == "text" and isinstance(t := _attr(b, "text"), str)]
+        if texts:
+            return "".join(texts)
+    return None
+
+
+def _runner() -> tuple[str, str | None]:
+    """The thread (and asyncio task, if any) running a call: evidence of which calls overlap."""
+    import asyncio
+    import threading
+
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    return threading.current_thread().name, (task.get_name() if task is not None else None)
+
+
 class Drill:
     """One run of a profile against a workload."""
 
@@ -140,6 +180,7 @@ class Drill:
         self._control: Any = None
         self._urls: LaneDict = LaneDict()
         self._calls = 0
+        self._lock = threading.Lock()  # calls may come from many threads at once
         self.outcomes: list[Call] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -283,29 +324,64 @@ class Drill:
         swallowed unless ``raise_errors``: a drill judges the calls afterwards, it does not stop at
         the first one that failed.
         """
-        self._calls += 1
-        cid = call_id or f"call-{self._calls:04d}"
-        token = _current_call.set(cid)
-        call = Call(id=cid, t_start=self.journal.now())
+        call, token = self._begin(call_id)
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:
-            call.t_end = self.journal.now()
-            call.outcome = Outcome.ERROR.value
-            call.error = str(exc)[:500]
-            call.error_type = type(exc).__name__
-            self._record(call)
+            self._failed(call, exc)
             if raise_errors:
                 raise
             return None
         finally:
             _current_call.reset(token)
+        self._finished(call, result)
+        return result
+
+    async def acall(
+        self, fn: Callable[..., Any], *args: Any, call_id: str | None = None, raise_errors: bool = False, **kwargs: Any
+    ) -> Any:
+        """:meth:`call` for asyncio agents: ``await drill.acall(agent.complete, prompt)``. ``fn`` may
+        be a coroutine function or return an awaitable. Calls from many tasks at once are each
+        recorded with their own window and task, and attributed without any header."""
+        import inspect
+
+        call, token = self._begin(call_id)
+        try:
+            result = fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            self._failed(call, exc)
+            if raise_errors:
+                raise
+            return None
+        finally:
+            _current_call.reset(token)
+        self._finished(call, result)
+        return result
+
+    def _begin(self, call_id: str | None) -> tuple[Call, contextvars.Token[str | None]]:
+        with self._lock:
+            self._calls += 1
+            n = self._calls
+        cid = call_id or f"call-{n:04d}"
+        thread, task = _runner()
+        call = Call(id=cid, t_start=self.journal.now(), source="drill", thread=thread, task=task)
+        return call, _current_call.set(cid)
+
+    def _failed(self, call: Call, exc: Exception) -> None:
         call.t_end = self.journal.now()
-        if isinstance(result, str):
-            call.text = result
-        elif result is not None:
-            call.text = _attr(result, "text")
-            call.lane = _attr(result, "lane")
+        call.outcome = Outcome.ERROR.value
+        call.error = str(exc)[:500]
+        call.error_type = type(exc).__name__
+        self._record(call)
+
+    def _finished(self, call: Call, result: Any) -> None:
+        call.t_end = self.journal.now()
+        call.text = answer_text(result)
+        if result is not None and not isinstance(result, str):
+            lane = _attr(result, "lane")
+            call.lane = lane if isinstance(lane, str) else None
             complete = _attr(result, "complete")
             call.complete = None if complete is None else bool(complete)
             err = _attr(result, "error")
@@ -316,17 +392,19 @@ class Drill:
         if call.outcome != Outcome.ERROR.value:
             call.outcome = Outcome.OK.value
         self._record(call)
-        return result
 
     def _record(self, call: Call) -> None:
         self.journal.record_call(call)
-        self.outcomes.append(call)
+        with self._lock:
+            self.outcomes.append(call)
 
     @contextmanager
     def calling(self, call_id: str | None = None) -> Iterator[str]:
         """For async or custom workloads: set the call id while the block runs (no outcome kept)."""
-        self._calls += 1
-        cid = call_id or f"call-{self._calls:04d}"
+        with self._lock:
+            self._calls += 1
+            n = self._calls
+        cid = call_id or f"call-{n:04d}"
         token = _current_call.set(cid)
         try:
             yield cid

@@ -141,6 +141,13 @@ class Attempt:
         return self.t_last_token - self.t_first_token
 
     @property
+    def complete(self) -> bool:
+        """The attempt delivered the whole answer: outcome ok and, where the simulator says how
+        long the answer is, every token of it."""
+        whole = self.expected_tokens is None or self.tokens >= self.expected_tokens
+        return self.outcome == Outcome.OK.value and whole
+
+    @property
     def fault_name(self) -> str | None:
         return None if not self.fault else self.fault.get("name")
 
@@ -163,6 +170,10 @@ class Call:
     error_type: str | None = None
     complete: bool | None = None
     t_first_token: float | None = None
+    #: who recorded it: ``drill`` (in-process ``Drill.call``) or ``control`` (``POST /calls``)
+    source: str | None = None
+    thread: str | None = None  # the thread (and asyncio task) that ran it, in-process
+    task: str | None = None
     type: str = "call"
 
     def to_json(self) -> dict[str, Any]:
@@ -219,6 +230,9 @@ class Journal:
         self.t0 = self.clock.now()
         self.wall0 = time.time()
         self.path = Path(path) if path else None
+        #: profile seconds per real second of this view (``rescaled`` multiplies it): tolerances
+        #: that are real (a clock read, a report over HTTP) are converted with it
+        self.scale = 1.0
         self._lock = threading.Condition()
         self._attempts: list[Attempt] = []
         self._calls: list[Call] = []
@@ -341,12 +355,18 @@ class Journal:
             return sorted((m for m in self._marks if kind is None or m.kind == kind), key=lambda m: m.t)
 
     def by_call(self) -> dict[str, list[Attempt]]:
-        """Attempts grouped by call: the ``x-routechaos-call-id`` header when the agent sent one,
-        else the conversation fingerprint (the same across retries and lanes)."""
+        """Attempts grouped by the call that caused them (:mod:`harness.attribution`: the
+        ``x-routechaos-call-id`` header when the agent sent one, else the call records' time
+        windows, conversations and answers, else the conversation alone). Attempts outside every
+        call record are left out."""
+        from .attribution import attribute
+
+        att = attribute(self)
         groups: dict[str, list[Attempt]] = {}
         for a in self.attempts():
-            key = a.call_id or a.fingerprint or a.id
-            groups.setdefault(key, []).append(a)
+            key = att.call_of.get(a.id)
+            if key is not None:
+                groups.setdefault(key, []).append(a)
         return groups
 
     def __iter__(self) -> Iterator[Attempt]:
@@ -368,6 +388,7 @@ class Journal:
             return self
         j = Journal()
         j.wall0 = self.wall0
+        j.scale = self.scale * factor
         time_fields = ("t_start", "t_headers", "t_first_token", "t_last_token", "t_end", "retry_after")
 
         def scale(obj: Any, names: Iterable[str]) -> Any:

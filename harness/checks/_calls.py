@@ -3,12 +3,15 @@ records), failure and permanence classification, nearest-rank percentiles."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..attribution import Attribution, attribute, call_keys, text_matches
 from ..journal import Attempt, Call, Journal
+from .base import Evidence, Verdict
 
 FAILING = frozenset({"error", "unknown"})
 
@@ -34,11 +37,8 @@ def is_failure(a: Attempt) -> bool:
 
 
 def is_complete(a: Attempt) -> bool:
-    """The attempt delivered the whole answer: outcome ok and, where the simulator says how long
-    the answer is, every token of it."""
-    if a.outcome != "ok":
-        return False
-    return a.expected_tokens is None or a.tokens >= a.expected_tokens
+    """The attempt delivered the whole answer (:attr:`Attempt.complete`)."""
+    return a.complete
 
 
 def end_time(a: Attempt) -> float:
@@ -87,11 +87,16 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 @dataclass
 class CallView:
-    """One call: its attempts in start order and, when the workload reported it, its record."""
+    """One call: its attempts in start order and, when the workload reported it, its record.
+
+    ``ambiguous_with`` names the other calls that could have made some of these attempts (the
+    same conversation sent by several calls at once, settled by timing: see
+    :mod:`harness.attribution`); empty when every attempt is tied to this call for certain."""
 
     key: str
     attempts: list[Attempt] = field(default_factory=list)
     call: Call | None = None
+    ambiguous_with: tuple[str, ...] = ()
 
     @property
     def t_start(self) -> float:
@@ -120,9 +125,14 @@ class CallView:
         return [a for a in self.attempts if is_complete(a)]
 
     def serving_attempt(self) -> Attempt | None:
-        """The complete attempt whose answer the agent took: the last complete one on the lane the
-        call record names, else the last complete one."""
+        """The complete attempt whose answer the agent took: the one whose canonical answer the
+        call returned, else the last complete one on the lane the call record names, else the
+        last complete one."""
         done = self.complete_attempts()
+        if self.call is not None and self.call.text:
+            said = [a for a in done if text_matches(self.call.text, a.fingerprint, a.expected_tokens)]
+            if said:
+                return said[-1]
         if self.call is not None and self.call.lane:
             on_lane = [a for a in done if a.lane == self.call.lane]
             if on_lane:
@@ -147,45 +157,57 @@ class CallView:
     def lanes(self) -> list[str]:
         return sorted({a.lane for a in self.attempts})
 
+    def attributed(self) -> str:
+        """A note for evidence when the attempts were tied to this call by timing alone."""
+        if not self.ambiguous_with:
+            return ""
+        return f" (attributed by timing: calls {', '.join(self.ambiguous_with[:4])} had the same conversation)"
+
+
+def attribution_of(journal: Journal) -> Attribution:
+    """The journal's attribution, computed once per state of the journal (checks share it)."""
+    state = (len(journal), len(journal.calls()))
+    cached = getattr(journal, "_routechaos_attribution", None)
+    if cached is not None and cached[0] == state:
+        return cached[1]
+    att = attribute(journal)
+    journal._routechaos_attribution = (state, att)  # type: ignore[attr-defined]
+    return att
+
 
 def call_views(journal: Journal) -> list[CallView]:
-    """Every call, in start order: attempt groups from :meth:`Journal.by_call` joined with call
-    records by call id, else by fingerprint (and, when several records share one, by time)."""
-    groups = journal.by_call()
-    views: dict[str, CallView] = {k: CallView(k, list(v)) for k, v in groups.items()}
-    extra: list[CallView] = []
+    """Every call, in start order: each call record with the attempts it caused, and the calls
+    seen from the wire alone (attempts tied to no record). One record, one view; one attempt, at
+    most one view. Attempts outside every call record are left out: :func:`unattributed`."""
+    att = attribution_of(journal)
+    attempts = journal.attempts()
+    groups: dict[str, list[Attempt]] = {}
+    for a in attempts:
+        key = att.call_of.get(a.id)
+        if key is not None:
+            groups.setdefault(key, []).append(a)
     records = journal.calls()
-    # first pass: exact call ids
-    pending: list[Call] = []
-    for c in records:
-        v = views.get(c.id)
-        if v is not None and v.call is None:
-            v.call = c
-        else:
-            pending.append(c)
-    # second pass: fingerprints (attempts sent without a call id header)
-    by_fp: dict[str, list[Call]] = {}
-    for c in pending:
-        v = views.get(c.fingerprint) if c.fingerprint else None
-        if v is None or v.call is not None:
-            extra.append(CallView(c.id, [], c))
-        else:
-            by_fp.setdefault(v.key, []).append(c)
-    for key, cs in by_fp.items():
-        v = views[key]
-        if len(cs) == 1:
-            v.call = cs[0]
-            continue
-        rest = list(v.attempts)
-        for c in cs:  # several calls with the same conversation: split the attempts by time
-            lo, hi = c.t_start - 1e-6, (c.t_end if c.t_end is not None else math.inf) + 1e-6
-            mine = [a for a in rest if lo <= a.t_start <= hi]
-            rest = [a for a in rest if a not in mine]
-            extra.append(CallView(c.id, mine, c))
-        v.attempts = rest
-    out = [v for v in views.values() if v.attempts or v.call is not None] + extra
-    out.sort(key=lambda v: (v.t_start, v.key))
-    return out
+    views = [CallView(k, groups.pop(k, []), c) for c, k in zip(records, call_keys(records), strict=True)]
+    views += [CallView(k, atts) for k, atts in groups.items()]
+    for v in views:
+        v.ambiguous_with = att.ambiguous_calls(v.attempt_ids)
+    views.sort(key=lambda v: (v.t_start, v.key))
+    return views
+
+
+def unattributed(journal: Journal) -> list[Attempt]:
+    """Attempts that no call record covers, in a journal that has call records."""
+    ids_ = set(attribution_of(journal).unattributed)
+    return [a for a in journal.attempts() if a.id in ids_]
+
+
+def doubt(e: Evidence, v: CallView | None) -> Evidence:
+    """A per-call failure that rests on attempts tied to their call by timing alone (the same
+    conversation from several calls at once) is not shown: it becomes ``UNKNOWN``, saying why."""
+    if e.verdict is not Verdict.FAIL or v is None or not v.ambiguous_with:
+        return e
+    why = v.attributed() + ": which of them made which attempt cannot be told"
+    return dataclasses.replace(e, verdict=Verdict.UNKNOWN, what=e.what + why)
 
 
 def has_call_records(journal: Journal) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..canonical import canonical_text
+from ..attribution import text_matches
 from ..journal import Attempt, Journal
-from ._calls import CallView, call_views, has_call_records, ids
+from ._calls import CallView, call_views, has_call_records, ids, unattributed
 from .base import Check, CheckResult, Evidence, Verdict, register
 
 PASS, FAIL, UNKNOWN = Verdict.PASS, Verdict.FAIL, Verdict.UNKNOWN
@@ -35,9 +35,7 @@ class NoLostCalls(Check):
         views = call_views(journal)
         if not views:
             return self.result(UNKNOWN, "no calls in the journal")
-        ev: list[Evidence] = []
-        for v in views:
-            ev.append(self._judge(v))
+        ev = [self._judge(v) for v in views]
         bad = sum(e.verdict is FAIL for e in ev)
         unk = sum(e.verdict is UNKNOWN for e in ev)
         summary = f"{len(views) - bad - unk}/{len(views)} calls ended cleanly"
@@ -45,6 +43,20 @@ class NoLostCalls(Check):
             summary += f", {bad} lost"
         if unk:
             summary += f", {unk} with unknown outcome"
+        stray = [a for a in unattributed(journal) if a.outcome != "ok"]
+        if stray:
+            ev.append(
+                Evidence(
+                    f"{len(stray)} failed attempt(s) outside every reported call: a call the workload did not report "
+                    "may have been lost",
+                    UNKNOWN,
+                    None,
+                    ids(stray),
+                    stray[0].lane,
+                    stray[0].t_start,
+                )
+            )
+            summary += f"; {len(stray)} failed attempts tied to no call"
         return self.judge(ev, summary)
 
     def _judge(self, v: CallView) -> Evidence:
@@ -100,64 +112,93 @@ def _reference_attempt(v: CallView) -> Attempt | None:
     return with_exp[-1] if with_exp else None
 
 
+class _Answers:
+    """Every canonical answer the drill's lanes gave, to tell whose answer an accepted text is."""
+
+    def __init__(self, views: list[CallView]) -> None:
+        self.owner: dict[tuple[str, int], str] = {}
+        for v in views:
+            for a in v.attempts:
+                if a.fingerprint and a.expected_tokens:
+                    self.owner.setdefault((a.fingerprint, a.expected_tokens), v.key)
+
+    def whose(self, text: str, mine: str) -> str | None:
+        for (fp, n), key in self.owner.items():
+            if key != mine and text_matches(text, fp, n):
+                return key
+        return None
+
+
 @register("no_truncated_success")
 @dataclass(frozen=True)
 class NoTruncatedSuccess(Check):
-    """No call reports success with less than the whole answer.
+    """No call reports success with less than its whole answer, or with an answer not its own.
 
     Catches the silent data-loss bug of streaming clients: a stream cut mid-answer (no terminator)
-    that the agent accepts as if it were finished (F16). The canonical answer is deterministic, so
-    the accepted text is compared with ``canonical_text(fingerprint, expected_tokens)``; a call
-    record that says ``complete: false`` with outcome ``ok`` fails outright; a cut attempt whose
-    call was reported ok with no complete attempt after it fails too. Without call records there is
-    nothing the agent accepted to judge: ``UNKNOWN``.
+    that the agent accepts as if it were finished (F16), and its cousins: an empty answer, or the
+    answer of another call (a stale cache, a shared buffer), reported as success. The simulator's
+    answers are canonical, so the accepted text is compared with the canonical answer of the call's
+    conversation: it must hold it whole (an agent may add to it); a prefix is a truncation; another
+    conversation's answer, or text that is neither, is not this call's answer. A call record that
+    says ``complete: false`` with outcome ``ok`` fails outright. Where no canonical answer exists
+    (a real upstream), a cut attempt with no complete attempt after it, in a call reported ok,
+    fails. Without call records there is nothing the agent accepted to judge: ``UNKNOWN``.
     """
 
     def evaluate(self, journal: Journal) -> CheckResult:
         if not has_call_records(journal):
             return self.result(UNKNOWN, "no call records: what the agent accepted is not known")
-        views = [v for v in call_views(journal) if v.call is not None and v.call.outcome == "ok"]
+        everything = call_views(journal)
+        views = [v for v in everything if v.call is not None and v.call.outcome == "ok"]
         if not views:
             return self.result(UNKNOWN, "no call reported success")
-        ev = [self._judge(v) for v in views]
+        answers = _Answers(everything)
+        ev = [self._judge(v, answers) for v in views]
         bad = sum(e.verdict is FAIL for e in ev)
         unk = sum(e.verdict is UNKNOWN for e in ev)
-        summary = f"{len(views)} successful calls, {bad} truncated"
+        summary = f"{len(views)} successful calls, {bad} truncated or not their own answer"
         if unk:
             summary += f", {unk} not judgeable"
         return self.judge(ev, summary)
 
-    def _judge(self, v: CallView) -> Evidence:
+    def _judge(self, v: CallView, answers: _Answers) -> Evidence:
         c = v.call
         assert c is not None
         atts = v.attempt_ids
+        note = v.attributed()
         if c.complete is False:
             return Evidence("call reported ok with complete=False", FAIL, c.id, atts, c.lane, c.t_end)
-        ref = _reference_attempt(v)
-        fp = v.fingerprint
-        text_ok = False
-        if c.text is not None and ref is not None and ref.expected_tokens is not None and fp:
-            want = canonical_text(fp, ref.expected_tokens).strip()
-            got = c.text.strip()
-            n_got = len(got.split())
-            if got == want:
-                text_ok = True
-            elif len(got) < len(want):
+        if c.text is not None and not c.text.strip():
+            return Evidence("accepted an empty answer as success" + note, FAIL, c.id, atts, c.lane, c.t_end)
+        own = [a for a in v.attempts if a.fingerprint and a.expected_tokens]
+        if c.text is not None and own:
+            kinds = {a.id: text_matches(c.text, a.fingerprint, a.expected_tokens) for a in own}
+            if "whole" in kinds.values():
+                return Evidence("whole answer" + note, PASS, c.id, atts, c.lane, c.t_end)
+            n_got = len(c.text.split())
+            prefix = [a for a in own if kinds[a.id] == "prefix"]
+            if prefix:
+                ref = max(prefix, key=lambda a: a.expected_tokens or 0)
                 return Evidence(
-                    f"accepted {n_got} of {ref.expected_tokens} tokens"
-                    + (" (a prefix of the canonical answer)" if want.startswith(got) else ""),
+                    f"accepted {n_got} of {ref.expected_tokens} tokens (a prefix of the canonical answer)" + note,
                     FAIL,
                     c.id,
                     atts,
                     c.lane,
                     c.t_end,
                     float(n_got),
-                    float(ref.expected_tokens),
+                    float(ref.expected_tokens or 0),
                 )
-            else:
-                text_ok = True  # not shorter: another upstream's answer, not a truncation
+            other = answers.whose(c.text, v.key)
+            what = (
+                f"accepted the answer of another conversation (call {other}'s), not its own"
+                if other is not None
+                else f"accepted {n_got} words that are not this call's answer (neither the canonical answer of its "
+                "conversation nor a prefix of it)"
+            )
+            return Evidence(what + note, FAIL, c.id, atts, c.lane, c.t_end)
         for a in v.attempts:
-            if a.end_reason != "cut" or text_ok:
+            if a.end_reason != "cut":
                 continue
             later = [
                 b
@@ -167,7 +208,7 @@ class NoTruncatedSuccess(Check):
             if not later:
                 return Evidence(
                     f"attempt {a.id} on {a.lane} was cut after {a.tokens} tokens and the call was "
-                    "reported ok with no complete attempt after it",
+                    "reported ok with no complete attempt after it" + note,
                     FAIL,
                     c.id,
                     atts,
@@ -176,10 +217,14 @@ class NoTruncatedSuccess(Check):
                     float(a.tokens),
                     None if a.expected_tokens is None else float(a.expected_tokens),
                 )
-        if text_ok or c.complete is True:
-            return Evidence("whole answer", PASS, c.id, atts, c.lane, c.t_end)
+        if c.complete is True and v.serving_attempt() is not None:
+            return Evidence(
+                "the agent says the answer was whole, and a complete attempt exists", PASS, c.id, atts, c.lane, c.t_end
+            )
         if v.serving_attempt() is not None and c.text is None:
             return Evidence("no text reported; a complete attempt exists", UNKNOWN, c.id, atts, c.lane, c.t_end)
+        if not v.attempts:
+            return Evidence("no attempt of this call was seen" + note, UNKNOWN, c.id, atts, c.lane, c.t_end)
         return Evidence("nothing to compare the accepted answer with", UNKNOWN, c.id, atts, c.lane, c.t_end)
 
 
@@ -244,14 +289,16 @@ class ReportsFallbackModel(Check):
 @dataclass(frozen=True)
 class AliveAfter(Check):
     """The agent still works after the faults: the last call that started after the last fault
-    window closed (or after ``after`` seconds) succeeded.
+    window closed (or after ``after`` seconds) succeeded; with faults that never close a window
+    (always on, or on a share of attempts), the drill's last call succeeded.
 
     Catches agents that survive a fault only to stay broken: a poisoned connection pool, a circuit
-    that never closes, a crashed worker, a cached error. ``UNKNOWN`` when no window closed (and no
-    ``after`` is given) or no call started after it.
+    that never closes, a crashed worker, a cached error. ``UNKNOWN`` when no call started after the
+    window closed, or the last call's outcome is unknown.
     """
 
     lane_params: ClassVar[tuple[str, ...]] = ("lane",)
+
     after: float | None = None
     lane: str | None = None
 
@@ -260,27 +307,26 @@ class AliveAfter(Check):
 
     def evaluate(self, journal: Journal) -> CheckResult:
         cutoff = self.after
+        since = f"after t={cutoff:.3f}" if cutoff is not None else ""
         if cutoff is None:
             closes = [
                 m.t for m in journal.marks("fault_window_close") if self.lane is None or m.lane in (self.lane, None)
             ]
-            if not closes:
-                return self.result(UNKNOWN, "no fault window closed (give after=)")
-            cutoff = max(closes)
-        views = [v for v in call_views(journal) if v.t_start >= cutoff]
+            cutoff = max(closes) if closes else None
+            since = f"after t={cutoff:.3f}" if cutoff is not None else "of the drill (no fault window closed)"
+        views = [v for v in call_views(journal) if cutoff is None or v.t_start >= cutoff]
         if not views:
+            if cutoff is None:
+                return self.result(UNKNOWN, "no call in the journal")
             return self.result(UNKNOWN, f"no call started after t={cutoff:.3f}")
         v = views[-1]
         out = v.outcome
         lane = v.call.lane if v.call is not None and v.call.lane else (v.attempts[-1].lane if v.attempts else None)
         if out == "ok" and (v.call is None or v.call.complete is not False):
-            e = Evidence(f"last call after t={cutoff:.3f} succeeded", PASS, v.key, v.attempt_ids, lane, v.t_end)
+            e = Evidence(f"last call {since} succeeded", PASS, v.key, v.attempt_ids, lane, v.t_end)
         elif out == "unknown":
-            e = Evidence(
-                f"last call after t={cutoff:.3f} has an unknown outcome", UNKNOWN, v.key, v.attempt_ids, lane, v.t_end
-            )
+            e = Evidence(f"last call {since} has an unknown outcome", UNKNOWN, v.key, v.attempt_ids, lane, v.t_end)
         else:
-            e = Evidence(
-                f"last call after t={cutoff:.3f} did not succeed ({out})", FAIL, v.key, v.attempt_ids, lane, v.t_end
-            )
-        return self.judge([e], f"{len(views)} calls after t={cutoff:.3f}; last one: {e.verdict.value}")
+            e = Evidence(f"last call {since} did not succeed ({out})", FAIL, v.key, v.attempt_ids, lane, v.t_end)
+        counted = f"{len(views)} calls {since}" if cutoff is not None else f"{len(views)} calls"
+        return self.judge([e], f"{counted}; last one {since}: {e.verdict.value}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from ..journal import Attempt, Journal
-from ._calls import call_views, end_time, ids, is_complete, is_failure
+from ._calls import call_views, doubt, end_time, ids, is_complete, is_failure
 from .base import Check, CheckResult, Evidence, Verdict, register
 
 PASS, FAIL, UNKNOWN = Verdict.PASS, Verdict.FAIL, Verdict.UNKNOWN
@@ -26,6 +26,9 @@ class FallbackWithin(Check):
     """
 
     lane_params: ClassVar[tuple[str, ...]] = ("primary", "fallback")
+
+    timed = True
+
     primary: str
     fallback: str
     within: float
@@ -112,15 +115,18 @@ class FallbackWithin(Check):
                 via = "fallback" if r.lane == self.fallback else "a primary retry"
                 ok = took <= self.within
                 ev.append(
-                    Evidence(
-                        f"answered by {via} on {r.lane} {took:.3f}s after the first failure on {self.primary}",
-                        PASS if ok else FAIL,
-                        v.key,
-                        involved,
-                        r.lane,
-                        self._t(r),
-                        took,
-                        self.within,
+                    doubt(
+                        Evidence(
+                            f"answered by {via} on {r.lane} {took:.3f}s after the first failure on {self.primary}",
+                            PASS if ok else FAIL,
+                            v.key,
+                            involved,
+                            r.lane,
+                            self._t(r),
+                            took,
+                            self.within,
+                        ),
+                        v,
                     )
                 )
             elif v.call is not None and v.call.outcome == "unknown":
@@ -143,7 +149,7 @@ class FallbackWithin(Check):
                     if tried
                     else f"{self.primary} failed and {self.fallback} was never tried"
                 )
-                ev.append(Evidence(what, FAIL, v.key, involved, self.primary, t0, None, self.within))
+                ev.append(doubt(Evidence(what, FAIL, v.key, involved, self.primary, t0, None, self.within), v))
         if not ev:
             return self.result(UNKNOWN, f"{self.primary} never failed: fallback not exercised")
         bad = sum(e.verdict is FAIL for e in ev)
@@ -168,6 +174,9 @@ class RecoversWithin(Check):
     """
 
     lane_params: ClassVar[tuple[str, ...]] = ("lane",)
+
+    timed = True
+
     lane: str
     within: float
     after: float | None = None
@@ -270,6 +279,9 @@ class CircuitOpens(Check):
     """
 
     lane_params: ClassVar[tuple[str, ...]] = ("lane",)
+
+    timed = True
+
     lane: str
     failures: int = 3
     max_attempts_while_open: int = 1
