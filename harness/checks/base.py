@@ -81,17 +81,35 @@ class Evidence:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The verdict of one check, a one-line summary and the evidence behind it."""
+    """The verdict of one check, a one-line summary and the evidence behind it.
+
+    ``severity`` is the profile's: an ``error`` check decides the drill, a ``warn`` check is
+    reported and never fails it. ``notes`` say what may have distorted the verdict (SDK retries in
+    a compressed drill, a workload that ended early) without changing it."""
 
     name: str
     verdict: Verdict
     summary: str
     evidence: list[Evidence] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    severity: str = "error"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return self.verdict is Verdict.PASS
+
+    @property
+    def decides(self) -> bool:
+        """Whether this result counts towards the drill's verdict (``severity: error``)."""
+        return self.severity == "error"
+
+    @property
+    def label(self) -> str:
+        """``PASS``/``FAIL``/``UNKNOWN``, or ``WARN`` for a warn-only check that did not pass."""
+        if not self.decides and self.verdict is not Verdict.PASS:
+            return "WARN"
+        return self.verdict.value.upper()
 
     def problems(self) -> list[Evidence]:
         """Evidence items that failed, then those that are unknown."""
@@ -108,6 +126,8 @@ class CheckResult:
             "verdict": self.verdict.value,
             "summary": self.summary,
             "params": dict(self.params),
+            "severity": self.severity,
+            "notes": list(self.notes),
             "evidence": [e.to_json() for e in self.evidence],
         }
 
@@ -141,6 +161,11 @@ class Check:
     name: ClassVar[str] = "check"
     #: the parameters that name a lane: lane mapping renames them, the loader checks they exist
     lane_params: ClassVar[tuple[str, ...]] = ()
+    #: True for checks that judge durations: a compressed drill's real-time SDK waits distort them
+    timed: ClassVar[bool] = False
+    #: set per instance by :func:`make_check` from the profile's ``severity:`` / ``requires:``
+    severity: str = "error"
+    requires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.validate()
@@ -158,8 +183,18 @@ class Check:
         ps = ", ".join(f"{k}={v}" for k, v in self.params().items() if v is not None)
         return f"{self.name}({ps})"
 
+    def settings(self) -> dict[str, Any]:
+        """Parameters plus ``severity``/``requires`` where they differ from the defaults: what a
+        journal's ``drill_start`` mark keeps so ``routechaos report`` judges the same way."""
+        out = self.params()
+        if self.severity != "error":
+            out["severity"] = self.severity
+        if self.requires:
+            out["requires"] = list(self.requires)
+        return out
+
     def result(self, verdict: Verdict, summary: str, evidence: Sequence[Evidence] = ()) -> CheckResult:
-        return CheckResult(self.name, verdict, summary, list(evidence), self.params())
+        return CheckResult(self.name, verdict, summary, list(evidence), self.params(), self.severity)
 
     def judge(self, evidence: Sequence[Evidence], summary: str) -> CheckResult:
         """A result whose verdict is the combination of the evidence items."""
@@ -232,8 +267,47 @@ def _coerce(tp: Any, value: Any) -> Any:
     raise TypeError
 
 
+#: what an agent may or may not have, for ``requires:``; each is seen in the journal unless the
+#: drill is told (``Drill(..., capabilities={"fallback": False})``, ``--agent-has`` on the CLI)
+CAPABILITIES = {
+    "fallback": "the agent sends a call to another lane when one fails (seen: some call used two lanes)",
+}
+
+#: parameters every check takes, besides its own (one declaration: validation, schema, docs)
+COMMON_PARAMS: dict[str, tuple[Any, str]] = {
+    "severity": (
+        Literal["error", "warn"],
+        "error (default): the check decides the drill's verdict; warn: reported, never fails the drill",
+    ),
+    "requires": (
+        list,
+        "capabilities the check applies to (" + ", ".join(CAPABILITIES) + "): an agent without them is judged "
+        "safe instead (every call ended cleanly, none accepted truncated) rather than failed",
+    ),
+}
+
+
+def _common(name: str, params: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    severity = params.pop("severity", "error")
+    if severity not in ("error", "warn"):
+        raise ValueError(f"check {name!r}: parameter 'severity' must be one of 'error', 'warn', got {severity!r}")
+    requires = params.pop("requires", ())
+    if isinstance(requires, str):
+        requires = [requires]
+    if not isinstance(requires, list | tuple) or not all(isinstance(r, str) for r in requires):
+        raise ValueError(f"check {name!r}: parameter 'requires' must be a list of capabilities, got {requires!r}")
+    unknown = [r for r in requires if r not in CAPABILITIES]
+    if unknown:
+        raise ValueError(
+            f"check {name!r}: parameter 'requires' names unknown capabilities {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(CAPABILITIES)})"
+        )
+    return severity, tuple(requires)
+
+
 def make_check(name: str, params: Mapping[str, Any] | None = None) -> Check:
-    """The check registered as ``name``, built from ``params`` (a profile's mapping).
+    """The check registered as ``name``, built from ``params`` (a profile's mapping), including the
+    common ``severity`` and ``requires`` (:data:`COMMON_PARAMS`).
 
     Raises ``ValueError`` naming an unknown check, an unknown or missing parameter, or a parameter
     of the wrong type or out of range.
@@ -242,6 +316,7 @@ def make_check(name: str, params: Mapping[str, Any] | None = None) -> Check:
     if cls is None:
         raise ValueError(f"unknown check {name!r} (known: {', '.join(sorted(CHECKS))})")
     params = dict(params or {})
+    severity, requires = _common(name, params)
     flds = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(params) - set(flds))
     if unknown:
@@ -263,7 +338,10 @@ def make_check(name: str, params: Mapping[str, Any] | None = None) -> Check:
     ]
     if missing:
         raise ValueError(f"check {name!r}: missing required parameter(s) {', '.join(map(repr, missing))}")
-    return cls(**kwargs)
+    chk = cls(**kwargs)
+    object.__setattr__(chk, "severity", severity)  # frozen dataclass: set once, here
+    object.__setattr__(chk, "requires", requires)
+    return chk
 
 
 def make_checks(spec: Any) -> list[Check]:
@@ -299,26 +377,36 @@ def make_checks(spec: Any) -> list[Check]:
 
 @dataclass
 class Report:
-    """The results of every check of a drill and their combined verdict."""
+    """The results of every check of a drill and their combined verdict.
+
+    Only ``severity: error`` results decide the verdict; ``warnings`` are drill-level facts a
+    reader needs (a workload that ended before the profile's last fault window closed, SDK retries
+    in a compressed drill) and never change it."""
 
     results: list[CheckResult]
     verdict: Verdict
     journal: Journal | None = field(default=None, repr=False, compare=False)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return self.verdict is Verdict.PASS
 
     def failed(self) -> list[CheckResult]:
-        return [r for r in self.results if r.verdict is Verdict.FAIL]
+        return [r for r in self.results if r.decides and r.verdict is Verdict.FAIL]
 
     def unknown(self) -> list[CheckResult]:
-        return [r for r in self.results if r.verdict is Verdict.UNKNOWN]
+        return [r for r in self.results if r.decides and r.verdict is Verdict.UNKNOWN]
+
+    def warned(self) -> list[CheckResult]:
+        """``severity: warn`` results that did not pass."""
+        return [r for r in self.results if not r.decides and r.verdict is not Verdict.PASS]
 
     def summary(self) -> str:
         lines = [f"verdict: {self.verdict.value.upper()}"]
         for r in self.results:
-            lines.append(f"  {r.verdict.value.upper():7} {r.name}: {r.summary}")
+            lines.append(f"  {r.label:7} {r.name}: {r.summary}")
+        lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
     def render(self, **kw: Any) -> str:
@@ -331,29 +419,48 @@ class Report:
         return self.render()
 
     def to_json(self) -> dict[str, Any]:
-        return {"verdict": self.verdict.value, "results": [r.to_json() for r in self.results]}
+        return {
+            "verdict": self.verdict.value,
+            "results": [r.to_json() for r in self.results],
+            "warnings": list(self.warnings),
+        }
 
 
 def evaluate_all(
-    journal: Journal, checks: Iterable[Check] | Mapping[str, Any], *, raise_errors: bool = False
+    journal: Journal,
+    checks: Iterable[Check] | Mapping[str, Any],
+    *,
+    raise_errors: bool = False,
+    capabilities: Mapping[str, bool] | None = None,
 ) -> Report:
     """Evaluate every check on ``journal``. A check that raises is reported ``UNKNOWN`` with the
-    exception (we do not know the answer), unless ``raise_errors``."""
+    exception (we do not know the answer), unless ``raise_errors``.
+
+    A check whose ``requires:`` names a capability the agent lacks (``capabilities``, else what
+    the journal shows) is replaced by the safety judgment (:func:`~harness.checks.judge.safe_instead`).
+    The drill-level facts (:mod:`harness.checks.judge`) become the report's warnings, and a
+    workload that made no call fails the drill: it proved nothing."""
+    from .judge import drill_facts, observed_capabilities, safe_instead
+
     built = (
         make_checks(checks)
         if isinstance(checks, Mapping)
         else [c if isinstance(c, Check) else make_checks([c])[0] for c in checks]
     )
+    have = observed_capabilities(journal)
+    have.update(capabilities or {})
     results = []
     for chk in built:
         try:
-            results.append(chk.evaluate(journal))
+            missing = [r for r in chk.requires if not have.get(r, False)]
+            results.append(safe_instead(chk, journal, missing) if missing else chk.evaluate(journal))
         except Exception as exc:
             if raise_errors:
                 raise
             tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
             results.append(chk.result(Verdict.UNKNOWN, f"check raised {tb}"))
-    return Report(results, combine(results), journal)
+    results, warnings = drill_facts(journal, results)
+    return Report(results, combine(r for r in results if r.decides), journal, warnings)
 
 
 # -- rendering --------------------------------------------------------------------------------

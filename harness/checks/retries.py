@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from itertools import pairwise
 from typing import Literal
 
 from ..journal import Attempt, Journal
-from ._calls import call_views, end_time, ids, is_failure, permanent_reason
+from ._calls import attribution_of, call_views, doubt, end_time, ids, is_failure, permanent_reason
 from .base import Check, CheckResult, Evidence, Verdict, register
 
 PASS, FAIL, UNKNOWN = Verdict.PASS, Verdict.FAIL, Verdict.UNKNOWN
@@ -63,34 +64,45 @@ class RetriesBounded(Check):
         worst_per_call = max(len(v.attempts) for v in views)
         worst_layers = 1
         worst_amp = 1
+        by_key = {v.key: v for v in views}
         for v in views:
             n = len(v.attempts)
             if self.max_attempts_per_call is not None and n > self.max_attempts_per_call:
-                ev.append(
-                    Evidence(
-                        f"{n} attempts for one call (lanes: {', '.join(v.lanes())})",
-                        FAIL,
-                        v.key,
-                        v.attempt_ids,
-                        None,
-                        v.attempts[-1].t_start,
-                        n,
-                        self.max_attempts_per_call,
-                    )
+                e = Evidence(
+                    f"{n} attempts for one call (lanes: {', '.join(v.lanes())})",
+                    FAIL,
+                    v.key,
+                    v.attempt_ids,
+                    None,
+                    v.attempts[-1].t_start,
+                    n,
+                    self.max_attempts_per_call,
                 )
+                group = [by_key[k] for k in (v.key, *v.ambiguous_with) if k in by_key]
+                total = sum(len(g.attempts) for g in group)
+                if v.ambiguous_with and total > len(group) * self.max_attempts_per_call:
+                    e = dataclasses.replace(
+                        e,
+                        what=f"{total} attempts for {len(group)} calls with the same conversation at once: "
+                        f"at least one made more than {self.max_attempts_per_call}",
+                    )
+                ev.append(doubt(e, v) if total <= len(group) * self.max_attempts_per_call else e)
             for lane in v.lanes():
                 on = v.on(lane)
                 if self.max_attempts_per_lane_per_call is not None and len(on) > self.max_attempts_per_lane_per_call:
                     ev.append(
-                        Evidence(
-                            f"{len(on)} attempts on {lane} for one call",
-                            FAIL,
-                            v.key,
-                            ids(on),
-                            lane,
-                            on[-1].t_start,
-                            len(on),
-                            self.max_attempts_per_lane_per_call,
+                        doubt(
+                            Evidence(
+                                f"{len(on)} attempts on {lane} for one call",
+                                FAIL,
+                                v.key,
+                                ids(on),
+                                lane,
+                                on[-1].t_start,
+                                len(on),
+                                self.max_attempts_per_lane_per_call,
+                            ),
+                            v,
                         )
                     )
                 if not any(a.retry_count is not None for a in on):
@@ -101,19 +113,18 @@ class RetriesBounded(Check):
                 worst_layers = max(worst_layers, layers)
                 worst_amp = max(worst_amp, len(runs))
                 if self.max_amplification is not None and len(runs) > self.max_amplification:
-                    ev.append(
-                        Evidence(
-                            f"SDK retry loop restarted {len(runs)} times on {lane} "
-                            f"(loops of {', '.join(str(len(r)) for r in runs)} attempts: {layers} retry layers)",
-                            FAIL,
-                            v.key,
-                            ids(on),
-                            lane,
-                            on[-1].t_start,
-                            len(runs),
-                            self.max_amplification,
-                        )
+                    e = Evidence(
+                        f"SDK retry loop restarted {len(runs)} times on {lane} "
+                        f"(loops of {', '.join(str(len(r)) for r in runs)} attempts: {layers} retry layers)",
+                        FAIL,
+                        v.key,
+                        ids(on),
+                        lane,
+                        on[-1].t_start,
+                        len(runs),
+                        self.max_amplification,
                     )
+                    ev.append(doubt(e, v))
         total = sum(len(v.attempts) for v in views)
         if self.max_total is not None and total > self.max_total:
             all_ids = tuple(a.id for v in views for a in v.attempts)
@@ -125,6 +136,19 @@ class RetriesBounded(Check):
         return self.judge(ev, summary)
 
 
+#: how long after a lane answered a request of another call may still have been sent before the
+#: answer could be read (real seconds): in flight, not a retry that ignored the answer
+IN_FLIGHT = 0.02
+#: the clock noise between an agent's sleep and the lane's timestamps (real seconds)
+CLOCK_NOISE = 0.001
+
+
+def _keys(journal: Journal) -> dict[str, str]:
+    """Attempt id -> the key of the call that made it (header, or inferred: ``harness.attribution``)."""
+    of = attribution_of(journal).call_of
+    return {a.id: of.get(a.id) or a.call_id or a.fingerprint or a.id for a in journal.attempts()}
+
+
 @register("honors_retry_after")
 @dataclass(frozen=True)
 class HonorsRetryAfter(Check):
@@ -132,11 +156,15 @@ class HonorsRetryAfter(Check):
 
     Catches clients that ignore or cap the server's delay (F01, F09: e.g. anthropic-sdk replaces
     ``retry-after: 90`` with a 0.5-8 s backoff) and so get throttled harder or banned. For every
-    attempt that asked for a delay, the next attempt to the same lane that started after it ended
-    (of the same call with ``scope: call``, of any call with ``scope: lane``) must start at least
-    ``tolerance × retry_after`` after it ended. Actual gap vs requested is reported for each.
-    ``UNKNOWN`` if no lane asked for a delay, or nobody came back to judge.
+    attempt that asked for a delay, the next attempt to the same lane (of the same call with
+    ``scope: call``, of any call with ``scope: lane``) must start at least ``tolerance ×
+    retry_after`` after it ended. Only attempts *sent after* the answer count: another call's
+    request that reached the lane within moments of the answer was already in flight. Actual gap
+    vs requested is reported for each. ``UNKNOWN`` if no lane asked for a delay, or nobody came
+    back to judge.
     """
+
+    timed = True
 
     tolerance: float = 0.9
     scope: Literal["call", "lane"] = "call"
@@ -149,47 +177,47 @@ class HonorsRetryAfter(Check):
         asked = [a for a in everything if a.retry_after is not None and a.retry_after > 0]
         if not asked:
             return self.result(UNKNOWN, "no attempt carried a Retry-After")
-        # candidates per (lane, call) or per lane, in start order, with their start times for bisect
-        streams: dict[tuple[str, str | None], list[Attempt]] = defaultdict(list)
+        key = _keys(journal)
+        views = {v.key: v for v in call_views(journal)}
+        grace = IN_FLIGHT * getattr(journal, "scale", 1.0)
+        by_lane: dict[str, list[Attempt]] = defaultdict(list)
         for b in everything:
-            streams[(b.lane, None if self.scope == "lane" else (b.call_id or b.fingerprint))].append(b)
-        starts = {k: [b.t_start for b in v] for k, v in streams.items()}
+            by_lane[b.lane].append(b)
+        starts = {k: [b.t_start for b in v] for k, v in by_lane.items()}
         ev: list[Evidence] = []
         for a in asked:
             assert a.retry_after is not None
             t_ans = end_time(a)
-            key = a.call_id or a.fingerprint
-            sk = (a.lane, None if self.scope == "lane" else key)
-            nxt = [b for b in streams[sk][bisect_left(starts[sk], t_ans) :] if b is not a]
-            if not nxt:
-                ev.append(
-                    Evidence(
-                        f"asked {a.retry_after:g}s; no later attempt to {a.lane}",
-                        PASS,
-                        key,
-                        (a.id,),
-                        a.lane,
-                        t_ans,
-                        None,
-                        a.retry_after,
-                    )
-                )
+            mine = key[a.id]
+            nxt = None
+            for b in by_lane[a.lane][bisect_left(starts[a.lane], t_ans) :]:
+                same = key[b.id] == mine
+                if b is a or (self.scope == "call" and not same) or (not same and b.t_start < t_ans + grace):
+                    continue
+                nxt = b
+                break
+            if nxt is None:
+                what = f"asked {a.retry_after:g}s; no later attempt to {a.lane}"
+                ev.append(Evidence(what, PASS, mine, (a.id,), a.lane, t_ans, None, a.retry_after))
                 continue
-            b = nxt[0]
+            b = nxt
             gap = b.t_start - t_ans
             need = self.tolerance * a.retry_after
             ok = gap >= need
             ev.append(
-                Evidence(
-                    f"asked {a.retry_after:g}s, next attempt {b.id} came after {gap:.3f}s"
-                    + ("" if ok else f" (< {need:.3f}s)"),
-                    PASS if ok else FAIL,
-                    b.call_id or b.fingerprint,
-                    (a.id, b.id),
-                    a.lane,
-                    b.t_start,
-                    gap,
-                    need,
+                doubt(
+                    Evidence(
+                        f"asked {a.retry_after:g}s, next attempt {b.id} came after {gap:.3f}s"
+                        + ("" if ok else f" (< {need:.3f}s)"),
+                        PASS if ok else FAIL,
+                        key[b.id],
+                        (a.id, b.id),
+                        a.lane,
+                        b.t_start,
+                        gap,
+                        need,
+                    ),
+                    views.get(key[b.id]) if key[b.id] == mine else None,
                 )
             )
         judged = [e for e in ev if e.measured is not None]
@@ -199,26 +227,44 @@ class HonorsRetryAfter(Check):
         return self.judge(ev, f"{len(judged)} retries after a Retry-After, {bad} too early")
 
 
+def _worst_window(atts: list[Attempt], window: float) -> list[Attempt]:
+    """The largest run of ``atts`` (in start order) that starts within ``window`` seconds."""
+    best: list[Attempt] = []
+    j = 0
+    for i, a in enumerate(atts):
+        while atts[j].t_start < a.t_start - window:
+            j += 1
+        if i - j + 1 > len(best):
+            best = atts[j : i + 1]
+    return best
+
+
 @register("no_hammering")
 @dataclass(frozen=True)
 class NoHammering(Check):
-    """At most ``max_attempts`` attempts to a lane in any ``window`` seconds while it is failing.
+    """No call retries a failing lane faster than ``max_attempts`` attempts in ``window`` seconds.
 
-    Catches retry storms: every concurrent call retrying a throttled or overloaded lane at once
-    (F02, F05, F10, F31), which keeps it down and burns quota. Only failing attempts (outcome
-    error or unknown) count unless ``only_failing`` is false; the worst window per lane is reported
-    with the number of distinct calls in it (a storm across concurrent calls). ``UNKNOWN`` when no
-    lane failed.
+    Catches retry storms: calls that retry a throttled or overloaded lane in a tight loop (F02,
+    F05, F10, F31), which keeps it down and burns quota. Hammering is judged against the offered
+    load, per call: six calls at once that each retry a few times with backoff are not a storm,
+    one call that retries ten times a second is. Only failing attempts (outcome error or unknown)
+    count unless ``only_failing`` is false. The worst window per lane is reported with its calls
+    and the retry amplification (attempts per call in it); ``max_amplification`` bounds that too.
+    ``UNKNOWN`` when no lane failed.
     """
+
+    timed = True
 
     max_attempts: int = 5
     window: float = 1.0
     only_failing: bool = True
+    max_amplification: float | None = None
 
     def validate(self) -> None:
-        self._positive("max_attempts", "window")
+        self._positive("max_attempts", "window", "max_amplification")
 
     def evaluate(self, journal: Journal) -> CheckResult:
+        key = _keys(journal)
         by_lane: dict[str, list[Attempt]] = defaultdict(list)
         for a in journal.attempts():
             if not self.only_failing or is_failure(a):
@@ -228,136 +274,229 @@ class NoHammering(Check):
         ev: list[Evidence] = []
         peaks = []
         for lane, atts in sorted(by_lane.items()):
-            best: list[Attempt] = []
-            j = 0
-            for i, a in enumerate(atts):  # atts are in start order
-                while atts[j].t_start < a.t_start - self.window:
-                    j += 1
-                if i - j + 1 > len(best):
-                    best = atts[j : i + 1]
-            n = len(best)
-            calls = len({b.call_id or b.fingerprint or b.id for b in best})
-            peaks.append(f"{lane}: {n}")
-            what = f"{n} attempts to {lane} in {self.window:g}s from {calls} calls"
-            verdict = FAIL if n > self.max_attempts else PASS
-            ev.append(Evidence(what, verdict, None, ids(best), lane, best[0].t_start, n, self.max_attempts))
-        return self.judge(ev, f"peak attempts per {self.window:g}s while failing: {', '.join(peaks)}")
+            per_call: dict[str, list[Attempt]] = defaultdict(list)
+            for a in atts:
+                per_call[key[a.id]].append(a)
+            worst_call, worst = max(
+                ((k, _worst_window(v, self.window)) for k, v in per_call.items()), key=lambda kv: (len(kv[1]), kv[0])
+            )
+            n = len(worst)
+            what = f"{n} failing attempts from one call to {lane} in {self.window:g}s"
+            ev.append(
+                Evidence(
+                    what,
+                    FAIL if n > self.max_attempts else PASS,
+                    worst_call,
+                    ids(worst),
+                    lane,
+                    worst[0].t_start,
+                    n,
+                    self.max_attempts,
+                )
+            )
+            storm = _worst_window(atts, self.window)
+            calls = len({key[b.id] for b in storm})
+            amp = len(storm) / calls
+            peaks.append(f"{lane}: {n} per call, {len(storm)} from {calls} calls")
+            bad = self.max_amplification is not None and amp > self.max_amplification
+            ev.append(
+                Evidence(
+                    f"{len(storm)} attempts to {lane} in {self.window:g}s from {calls} calls (amplification {amp:.1f})",
+                    FAIL if bad else PASS,
+                    None,
+                    ids(storm),
+                    lane,
+                    storm[0].t_start,
+                    amp,
+                    self.max_amplification,
+                )
+            )
+        return self.judge(ev, f"worst {self.window:g}s while failing: {', '.join(peaks)}")
+
+
+def _cluster(values: list[float], width: float) -> list[int]:
+    """Indexes of the largest group of ``values`` that lie within ``width`` of each other."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    best: list[int] = []
+    j = 0
+    for i in range(len(order)):
+        while values[order[i]] - values[order[j]] > width:
+            j += 1
+        if i - j + 1 > len(best):
+            best = order[j : i + 1]
+    return best
 
 
 @register("backoff")
 @dataclass(frozen=True)
 class Backoff(Check):
-    """Retries back off: waits grow, and concurrent calls do not retry in lockstep.
+    """Retries back off: the waits' envelope grows, waits are not fixed, and calls do not retry
+    in lockstep.
 
     Catches fixed-interval or zero-delay retry loops, and backoff without jitter, whose retries
     from many concurrent calls arrive together (thundering herd) and knock a recovering lane over
-    again (F02, F05). For each call with at least three attempts on one lane, each wait (end of an
-    attempt → start of the next) must be ≥ ``min_growth × (1 - tolerance) ×`` the previous one
-    (Stainless jitter shortens a wait by up to 25 %, and waits stop growing at the cap: raise
-    ``tolerance`` for long runs). With ``jitter``, the waits of different calls at the same retry
-    index on one lane must not all lie within ``lockstep_window`` seconds of each other. Waits
-    that follow a ``Retry-After`` are the server's choice and are left out. ``UNKNOWN`` with too
-    few retries to judge.
+    again (F02, F05). A wait is the time from the end of a failed attempt to the start of the same
+    call's next attempt on that lane; waits that follow a ``Retry-After`` are the server's choice
+    and are left out. Jitter means a wait may be shorter than the one before it, so no single wait
+    is judged:
+
+    - **envelope**: on each lane, the longest first retry wait across calls, against the longest
+      second one (each from at least ``min_samples`` calls): the second must reach ``min_growth
+      × (1 - tolerance)`` of the first. A backoff that has hit its cap stops growing; one that
+      never grew, or shrank, fails.
+    - **fixed interval**: one call's waits (four or more), or those of two calls (three or more
+      each), all within ``lockstep_window`` of one another: a constant (or zero) delay.
+    - **lockstep** (``jitter``): the same retry of four or more calls on one lane all (but one in
+      eight) waited within ``lockstep_window`` of each other.
+
+    ``lockstep_window`` is in profile seconds, plus a millisecond of real clock noise. ``UNKNOWN``
+    with too few retries to judge any of these.
     """
 
+    timed = True
+
     min_growth: float = 1.0
-    tolerance: float = 0.3
+    tolerance: float = 0.5
     jitter: bool = True
     lockstep_window: float = 0.005
+    min_samples: int = 5
 
     def validate(self) -> None:
-        self._positive("min_growth", "lockstep_window")
+        self._positive("min_growth", "lockstep_window", "min_samples")
         self._require(0 <= self.tolerance < 1, f"parameter 'tolerance' must be in [0, 1), got {self.tolerance!r}")
 
     def evaluate(self, journal: Journal) -> CheckResult:
+        width = self.lockstep_window + CLOCK_NOISE * getattr(journal, "scale", 1.0)
         ev: list[Evidence] = []
-        judged_growth = 0
-        # (lane, retry index) -> [(wait, call key, attempt ids)]
-        waits: dict[tuple[str, int], list[tuple[float, str, tuple[str, str]]]] = defaultdict(list)
+        # lane -> retry index -> [(wait, call key, (failed attempt, retry))]
+        waits: dict[str, dict[int, list[tuple[float, str, tuple[str, str]]]]] = defaultdict(lambda: defaultdict(list))
+        fixed: dict[str, list[tuple[str, list[float], tuple[str, ...]]]] = defaultdict(list)
+        doubtful = 0
         for v in call_views(journal):
+            if v.ambiguous_with:
+                doubtful += 1  # which call waited how long cannot be told
+                continue
             for lane in v.lanes():
                 on = v.on(lane)
-                gaps: list[tuple[float, Attempt, Attempt]] = []
+                seq: list[float] = []
                 for k, (a, b) in enumerate(pairwise(on), start=1):
-                    if a.retry_after is not None:
-                        gaps.append((-1.0, a, b))  # server-directed: not ours to judge
-                        continue
-                    g = b.t_start - end_time(a)
-                    gaps.append((g, a, b))
-                    waits[(lane, k)].append((g, v.key, (a.id, b.id)))
-                for (g1, a1, _), (g2, a2, b2) in pairwise(gaps):
-                    if g1 < 0 or g2 < 0:
-                        continue
-                    judged_growth += 1
-                    need = self.min_growth * (1 - self.tolerance) * g1
-                    if g2 + 1e-9 < need:
-                        ev.append(
-                            Evidence(
-                                f"wait shrank on {lane}: {g1:.3f}s then {g2:.3f}s (< {need:.3f}s)",
-                                FAIL,
-                                v.key,
-                                (a1.id, a2.id, b2.id),
-                                lane,
-                                b2.t_start,
-                                g2,
-                                need,
-                            )
-                        )
-                    else:
-                        ev.append(
-                            Evidence(
-                                f"wait {g1:.3f}s then {g2:.3f}s on {lane}",
-                                PASS,
-                                v.key,
-                                (a1.id, a2.id, b2.id),
-                                lane,
-                                b2.t_start,
-                                g2,
-                                need,
-                            )
-                        )
-        judged_jitter = 0
-        if self.jitter:
-            for (lane, k), items in sorted(waits.items()):
-                if len(items) < 2:
-                    continue
-                judged_jitter += 1
-                ws = [w for w, _, _ in items]
-                spread = max(ws) - min(ws)
-                att = tuple(i for _, _, pair in items for i in pair)
-                if spread < self.lockstep_window:
-                    ev.append(
-                        Evidence(
-                            f"no jitter: retry #{k} of {len(items)} calls on {lane} all waited "
-                            f"{min(ws):.3f}-{max(ws):.3f}s",
-                            FAIL,
-                            None,
-                            att,
-                            lane,
-                            None,
-                            spread,
-                            self.lockstep_window,
-                        )
-                    )
-                else:
-                    ev.append(
-                        Evidence(
-                            f"retry #{k} of {len(items)} calls on {lane}: waits spread {spread:.3f}s",
-                            PASS,
-                            None,
-                            att,
-                            lane,
-                            None,
-                            spread,
-                            self.lockstep_window,
-                        )
-                    )
-        if not judged_growth and not judged_jitter:
-            return self.result(UNKNOWN, "too few retries to judge backoff")
+                    if a.retry_after is not None or a.complete:
+                        break  # the server chose the delay, or the call had its answer
+                    w = b.t_start - end_time(a)
+                    seq.append(w)
+                    waits[lane][k].append((w, v.key, (a.id, b.id)))
+                if len(seq) >= 3 and max(seq) - min(seq) <= width:
+                    fixed[lane].append((v.key, seq, ids(on[: len(seq) + 1])))
+        judged = 0
+        for lane in sorted(set(waits) | set(fixed)):
+            judged += self._fixed(lane, fixed[lane], width, ev)
+            judged += self._envelope(lane, waits[lane], ev)
+            if self.jitter:
+                judged += self._lockstep(lane, waits[lane], width, ev)
+        left = f"; {doubtful} calls left out (the same conversation from several calls at once)" if doubtful else ""
+        if not judged:
+            return self.result(UNKNOWN, "too few retries to judge backoff" + left)
         bad = sum(e.verdict is FAIL for e in ev)
-        return self.judge(
-            ev, f"{judged_growth} successive waits and {judged_jitter} concurrent retry groups judged, {bad} bad"
+        return self.judge(ev, f"{judged} retry patterns judged, {bad} bad" + left)
+
+    def _fixed(
+        self, lane: str, calls: list[tuple[str, list[float], tuple[str, ...]]], width: float, ev: list[Evidence]
+    ) -> int:
+        long = [c for c in calls if len(c[1]) >= 4]
+        if long:
+            key, seq, att = long[0]
+            ev.append(
+                Evidence(
+                    f"fixed interval on {lane}: {len(seq)} waits of {min(seq):.3f}-{max(seq):.3f}s",
+                    FAIL,
+                    key,
+                    att,
+                    lane,
+                    None,
+                    max(seq) - min(seq),
+                    width,
+                )
+            )
+            return 1
+        if len(calls) >= 2:
+            every = [w for _, seq, _ in calls for w in seq]
+            if max(every) - min(every) <= width:
+                att = tuple(i for _, _, a in calls for i in a)
+                ev.append(
+                    Evidence(
+                        f"fixed interval on {lane}: {len(calls)} calls all waited {min(every):.3f}-{max(every):.3f}s",
+                        FAIL,
+                        None,
+                        att,
+                        lane,
+                        None,
+                        max(every) - min(every),
+                        width,
+                    )
+                )
+                return 1
+        return 0
+
+    def _envelope(
+        self, lane: str, by_index: dict[int, list[tuple[float, str, tuple[str, str]]]], ev: list[Evidence]
+    ) -> int:
+        first, second = by_index.get(1, []), by_index.get(2, [])
+        if len(first) < self.min_samples or len(second) < self.min_samples:
+            return 0
+        e1, e2 = max(w for w, _, _ in first), max(w for w, _, _ in second)
+        need = self.min_growth * (1 - self.tolerance) * e1
+        att = tuple(i for _, _, pair in first + second for i in pair)
+        ok = e2 + 1e-9 >= need
+        what = (
+            f"longest first retry wait on {lane} {e1:.3f}s, longest second {e2:.3f}s "
+            f"({len(first)} and {len(second)} calls)" + ("" if ok else f": the envelope shrank (< {need:.3f}s)")
         )
+        ev.append(Evidence(what, PASS if ok else FAIL, None, att, lane, None, e2, need))
+        return 1
+
+    def _lockstep(
+        self, lane: str, by_index: dict[int, list[tuple[float, str, tuple[str, str]]]], width: float, ev: list[Evidence]
+    ) -> int:
+        judged = 0
+        for k, items in sorted(by_index.items()):
+            calls = {key for _, key, _ in items}
+            if len(calls) < 4:
+                continue
+            judged += 1
+            ws = [w for w, _, _ in items]
+            group = _cluster(ws, width)
+            need = len(ws) - len(ws) // 8
+            att = tuple(i for j in group for i in items[j][2])
+            lo, hi = min(ws[j] for j in group), max(ws[j] for j in group)
+            if len(group) >= need:
+                ev.append(
+                    Evidence(
+                        f"no jitter: retry #{k} of {len(group)} of {len(ws)} calls on {lane} all waited "
+                        f"{lo:.3f}-{hi:.3f}s",
+                        FAIL,
+                        None,
+                        att,
+                        lane,
+                        None,
+                        hi - lo,
+                        width,
+                    )
+                )
+            else:
+                ev.append(
+                    Evidence(
+                        f"retry #{k} of {len(ws)} calls on {lane}: at most {len(group)} waited within "
+                        f"{width:.3f}s of each other",
+                        PASS,
+                        None,
+                        att,
+                        lane,
+                        None,
+                        float(len(group)),
+                        float(need),
+                    )
+                )
+        return judged
 
 
 @register("no_retry_on_permanent")

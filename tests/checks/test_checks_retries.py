@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import random
+
+import pytest
+
 from harness.checks import Verdict, render_failure, sdk_runs
 
 from .builder import JB
@@ -88,6 +92,20 @@ def test_honors_retry_after_ignores_attempts_already_in_flight(jb: JB):
     assert jb.check("honors_retry_after", scope="lane").verdict is P
 
 
+def test_honors_retry_after_lane_scope_skips_requests_sent_before_the_answer_arrived(jb: JB):
+    """Another call's request that reached the lane 1 ms after the 429 went out was sent before
+    the 429 could be read (this failed before); the same call's own quick retry still fails."""
+    jb.err("fast", 0.0, 1.0, call="c1", status=429, retry_after=2.0)
+    jb.ok("fast", 1.001, 1.5, call="c2")
+    jb.ok("fast", 3.2, 3.5, call="c3")
+    res = jb.check("honors_retry_after", scope="lane")
+    assert res.verdict is P, res.render(jb.j)
+    assert any("a000003" in e.attempts for e in res.evidence)
+    jb.err("fast", 4.0, 4.1, call="c4", status=429, retry_after=2.0)
+    jb.ok("fast", 4.101, 4.5, call="c4")  # its own retry, 1 ms later: ignored the delay
+    assert jb.check("honors_retry_after", scope="lane").verdict is F
+
+
 def test_honors_retry_after_unknown_without_retry_after(jb: JB):
     jb.err("fast", 0.0, 0.1, status=503)
     jb.ok("fast", 0.5, 1.0)
@@ -97,20 +115,35 @@ def test_honors_retry_after_unknown_without_retry_after(jb: JB):
 # -- no_hammering ----------------------------------------------------------------------------
 
 
-def test_no_hammering_fail_on_storm_across_concurrent_calls(jb: JB):
+def test_no_hammering_fails_a_call_that_retries_in_a_tight_loop(jb: JB):
     for i in range(8):
-        jb.err("fast", 0.1 * i, 0.1 * i + 0.01, call=f"c{i % 4}", status=529, fault="overloaded")
+        jb.err("fast", 0.1 * i, 0.1 * i + 0.01, call="c1", status=529, fault="overloaded")
     res = jb.check("no_hammering", max_attempts=5, window=1.0)
     assert res.verdict is F
     e = res.problems()[0]
-    assert e.measured == 8 and e.bound == 5 and "from 4 calls" in e.what and e.lane == "fast"
+    assert e.measured == 8 and e.bound == 5 and e.call == "c1" and e.lane == "fast"
+
+
+def test_no_hammering_judges_against_the_offered_load(jb: JB):
+    """Six calls at once, each retrying with backoff: 18 failing attempts in a second is load,
+    not a storm (this failed before: it counted attempts per lane, whatever their calls)."""
+    rng = random.Random(3)
+    for c in range(6):
+        t = 0.0
+        for n in range(3):
+            jb.err("fast", t, t + 0.01, call=f"c{c}", status=529)
+            t += 0.01 + rng.uniform(0, 0.1 * 2**n)
+    res = jb.check("no_hammering", max_attempts=5, window=1.0)
+    assert res.verdict is P, res.render(jb.j)
+    assert "from 6 calls" in res.summary
+    assert jb.check("no_hammering", max_attempts=5, window=1.0, max_amplification=2.0).verdict is F
 
 
 def test_no_hammering_pass_when_spread_out_or_succeeding(jb: JB):
     for i in range(8):
-        jb.err("fast", 0.5 * i, 0.5 * i + 0.01, call=f"c{i}")
+        jb.err("fast", 0.5 * i, 0.5 * i + 0.01, call="c1")
     for i in range(20):
-        jb.ok("slow", 0.05 * i, 0.05 * i + 0.01, call=f"s{i}")  # healthy traffic is not hammering
+        jb.ok("slow", 0.05 * i, 0.05 * i + 0.01, call="s1")  # healthy traffic is not hammering
     res = jb.check("no_hammering", max_attempts=3, window=1.0)
     assert res.verdict is P, res.summary
     assert jb.check("no_hammering", max_attempts=3, window=1.0, only_failing=False).verdict is F
@@ -132,28 +165,62 @@ def _ladder(jb: JB, call: str, waits: list[float], t0: float = 0.0, lane: str = 
     jb.ok(lane, t, t + 0.2, call=call)
 
 
+def test_backoff_a_jittered_wait_may_shrink(jb: JB):
+    """Full jitter (uniform(0, cap)) draws a second wait shorter than the first about one call in
+    three: that is not a backoff that fails to grow (this failed before)."""
+    _ladder(jb, "c1", [0.242, 0.112])
+    assert jb.check("backoff").verdict is not F
+
+
 def test_backoff_pass_with_growing_jittered_waits(jb: JB):
-    _ladder(jb, "c1", [0.45, 0.9, 1.7])
-    _ladder(jb, "c2", [0.40, 0.8, 1.9], t0=0.001)
+    rng = random.Random(1)
+    for c in range(6):
+        _ladder(jb, f"c{c}", [rng.uniform(0, 0.25 * 2**n) for n in range(1, 4)], t0=0.001 * c)
     res = jb.check("backoff")
-    assert res.verdict is P, res.summary
+    assert res.verdict is P, res.render(jb.j)
+    assert any("longest first retry wait" in e.what for e in res.evidence)
 
 
-def test_backoff_fail_on_shrinking_waits(jb: JB):
-    _ladder(jb, "c1", [1.0, 0.2, 0.2])
+def test_backoff_fail_when_the_envelope_shrinks(jb: JB):
+    for c in range(5):
+        _ladder(jb, f"c{c}", [1.0 + 0.1 * c, 0.1 + 0.05 * c], t0=0.5 * c)
     res = jb.check("backoff", jitter=False)
     assert res.verdict is F
-    e = res.problems()[0]
-    assert "wait shrank on fast" in e.what and abs(e.measured - 0.2) < 1e-9
+    (e,) = res.problems()
+    assert "envelope shrank" in e.what and e.measured == pytest.approx(0.3)
+
+
+def test_backoff_fail_on_a_fixed_interval(jb: JB):
+    _ladder(jb, "c1", [0.1, 0.1, 0.1, 0.1])
+    res = jb.check("backoff")
+    assert res.verdict is F and "fixed interval" in res.problems()[0].what
+    jb2 = JB()
+    _ladder(jb2, "c1", [0.0, 0.0, 0.0])  # zero-delay loops of two calls
+    _ladder(jb2, "c2", [0.0, 0.0, 0.0], t0=5.0)
+    assert jb2.check("backoff").verdict is F
 
 
 def test_backoff_fail_on_lockstep_retries(jb: JB):
-    for i in range(3):
+    for i in range(4):
         _ladder(jb, f"c{i}", [0.5, 1.0], t0=0.0)  # identical waits: no jitter, a herd
     res = jb.check("backoff")
     assert res.verdict is F
-    assert any("no jitter: retry #1 of 3 calls" in e.what for e in res.problems())
-    assert jb.check("backoff", jitter=False).verdict is P
+    assert any("no jitter: retry #1 of 4 of 4 calls" in e.what for e in res.problems())
+    assert jb.check("backoff", jitter=False).verdict is not F
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_backoff_jittered_concurrent_agent_passes_and_fixed_delay_fails_in_every_run(seed: int):
+    """Six calls at once on a failing lane, three retries each. Full jitter passes in every run,
+    a fixed delay (with the lane's clock noise) fails in every run (lockstep caught 2 of 6 before)."""
+    rng = random.Random(seed)
+    good, bad = JB(), JB()
+    for c in range(6):
+        _ladder(good, f"c{c}", [rng.uniform(0, 0.25 * 2**n) for n in range(3)], t0=rng.uniform(0, 0.01))
+        _ladder(bad, f"c{c}", [0.2 + rng.uniform(0, 0.0005) for _ in range(3)], t0=rng.uniform(0, 0.01))
+    assert good.check("backoff").verdict is not F, good.check("backoff").render(good.j)
+    assert good.check("no_hammering").verdict is P
+    assert bad.check("backoff").verdict is F
 
 
 def test_backoff_leaves_retry_after_waits_to_the_server(jb: JB):

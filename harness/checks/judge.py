@@ -1,0 +1,114 @@
+"""What a drill's verdict needs besides the checks: the agent's capabilities, the safety judgment
+for checks that do not apply to it, and the drill-level facts a reader must see.
+
+- **Capabilities** (``requires:``): a check about fallback says nothing useful about an agent
+  that has no fallback. Such an agent is judged *safe* instead: every call ended cleanly (an
+  answer or a classified error) and none was accepted truncated, which is all one can ask of it.
+- **A drill that proved nothing fails**: a workload that made no call tested nothing, whatever
+  the checks say (they are all UNKNOWN).
+- **A workload that ended early** (before the profile's last fault window closed) leaves some
+  checks without the situation they judge: the report names them.
+- **SDK retries in a compressed drill**: an SDK's backoff and timeouts are real seconds, not
+  compressed by ``time_scale``, so in profile time they look ``1 / time_scale`` times longer; the
+  verdicts of checks that judge time may be distorted, and the report says which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from ..journal import Journal
+from .base import CAPABILITIES, Check, CheckResult, Evidence, Verdict, combine
+
+__all__ = ["drill_facts", "observed_capabilities", "safe_instead"]
+
+
+def observed_capabilities(journal: Journal) -> dict[str, bool]:
+    """What the journal shows the agent can do: ``fallback`` when some call used two lanes (or,
+    with no call attribution at all, when two lanes saw traffic)."""
+    from ._calls import call_views
+
+    views = call_views(journal)
+    fallback = any(len(v.lanes()) > 1 for v in views)
+    if not fallback and not views:
+        fallback = len({a.lane for a in journal.attempts()}) > 1
+    return {"fallback": fallback}
+
+
+def safe_instead(chk: Check, journal: Journal, missing: Sequence[str]) -> CheckResult:
+    """The result for ``chk`` when the agent lacks ``missing``: the safety judgment, so an agent
+    without a fallback is not failed for not falling back, but is failed if it lost or truncated
+    a call."""
+    from .outcomes import NoLostCalls, NoTruncatedSuccess
+
+    parts = [NoLostCalls().evaluate(journal), NoTruncatedSuccess().evaluate(journal)]
+    verdict = combine(parts)
+    why = ", ".join(f"the agent has no {m}: {CAPABILITIES[m].split('(seen: ')[0].strip()}, never seen" for m in missing)
+    summary = (
+        f"not applicable ({why}): judged safe instead: "
+        + "; ".join(f"{p.name} {p.verdict.value}: {p.summary}" for p in parts)
+    )
+    evidence = [e for p in parts for e in p.problems()]
+    evidence.insert(0, Evidence(f"requires {', '.join(missing)}: {why}", Verdict.PASS))
+    return CheckResult(chk.name, verdict, summary, evidence, chk.params(), chk.severity)
+
+
+def _with_note(r: CheckResult, note: str) -> CheckResult:
+    return dataclasses.replace(r, notes=[*r.notes, note])
+
+
+def drill_facts(journal: Journal, results: list[CheckResult]) -> tuple[list[CheckResult], list[str]]:
+    """``results`` with the drill-level notes added, and the report's warnings."""
+    warnings: list[str] = []
+    attempts = journal.attempts()
+    calls = journal.calls()
+    if not attempts and not calls:
+        results = [
+            CheckResult(
+                "workload",
+                Verdict.FAIL,
+                "the workload made no call: no attempt reached a lane and no call was reported, so the drill "
+                "proved nothing",
+            ),
+            *results,
+        ]
+        return results, ["the workload made no call"]
+
+    start = next(iter(journal.marks("drill_start")), None)
+    scale = getattr(journal, "scale", 1.0)
+    time_scale = float(start.detail.get("time_scale", 1.0)) if start is not None else 1.0
+    last_close = start.detail.get("last_window_close") if start is not None else None
+    ends = [c.t_end for c in calls if c.t_end is not None] + [a.t_end for a in attempts if a.t_end is not None]
+    if isinstance(last_close, int | float) and ends:
+        workload_end = max(ends) / scale * time_scale  # in profile seconds, whatever the view's scale
+        if workload_end < last_close:
+            blind = [r.name for r in results if r.verdict is Verdict.UNKNOWN]
+            msg = (
+                f"the workload ended at t={workload_end:.1f}s, before the profile's last fault window closed "
+                f"(t={last_close:g}s)"
+            )
+            if blind:
+                msg += f": {', '.join(blind)} could not judge what came after"
+            warnings.append(msg)
+            results = [_with_note(r, msg) if r.verdict is Verdict.UNKNOWN else r for r in results]
+
+    sdk_retries = [a for a in attempts if a.retry_count is not None and a.retry_count > 0]
+    if sdk_retries and time_scale != 1.0:
+        timed = [r.name for r in results if getattr(_check_class(r.name), "timed", False)]
+        msg = (
+            f"{len(sdk_retries)} SDK retries (x-stainless-retry-count > 0) in a drill compressed to time scale "
+            f"{time_scale:g}: the SDK's own backoff and timeouts run in real seconds, {1 / time_scale:g}x longer "
+            "in profile time"
+        )
+        if timed:
+            msg += f"; verdicts that may be distorted: {', '.join(timed)}"
+        warnings.append(msg)
+        results = [_with_note(r, msg) if r.name in timed else r for r in results]
+    return results, warnings
+
+
+def _check_class(name: str) -> type[Check] | None:
+    from .base import CHECKS
+
+    return CHECKS.get(name)
