@@ -17,6 +17,7 @@ with ``time_scale: 0.1`` is rescaled before judging, so budgets read as written)
 from __future__ import annotations
 
 import contextvars
+import math
 import os
 import re
 import threading
@@ -129,6 +130,26 @@ def _runner() -> tuple[str, str | None]:
     return threading.current_thread().name, (task.get_name() if task is not None else None)
 
 
+def last_window_close(profile: Profile) -> float | None:
+    """Profile seconds at which the profile's last fault (or toxic) window closes, or ``None`` when
+    no window ever closes (faults always on, or flapping without end): a workload that ends
+    before it cannot show recovery."""
+    from .schedule import parse_schedule
+
+    last: float | None = None
+    for spec in [*profile.faults, *profile.toxics]:
+        s = parse_schedule(spec.schedule)
+        if s.window is None:
+            if s.every is not None:
+                return None  # flaps until the drill ends
+            continue
+        hi = s.window[1]
+        if math.isinf(hi):
+            continue
+        last = hi if last is None else max(last, hi)
+    return last
+
+
 class Drill:
     """One run of a profile against a workload."""
 
@@ -144,6 +165,7 @@ class Drill:
         control_port: int = 0,
         network_layer: bool = False,
         lanes: Mapping[str, str] | None = None,
+        capabilities: Mapping[str, bool] | None = None,
     ) -> None:
         """``lanes`` renames the profile's lanes to yours (``{"primary": "fast"}``: see
         :mod:`harness.lanemap`); a name the profile does not have raises
@@ -171,6 +193,9 @@ class Drill:
         self.journal_path = Path(journal_path) if journal_path else None
         self.toxiproxy_url = toxiproxy_url
         self.network_layer = network_layer
+        #: what the agent has (``{"fallback": False}``), for checks with ``requires:``; what is not
+        #: given is read from the journal (a call that used two lanes shows a fallback)
+        self.capabilities = dict(capabilities or {})
         self._control_wanted = control
         self._control_port = control_port
         self.control_url: str | None = None
@@ -201,6 +226,7 @@ class Drill:
             time_scale=self.time_scale,
             lanes=list(self.profile.lanes),
             checks=[{c.name: c.params} for c in self.profile.checks],
+            last_window_close=last_window_close(self.profile),
         )
         lanes = LaneSet(self.profile, self.journal)
         self._bg = BackgroundLanes(lanes).start()
@@ -446,7 +472,7 @@ class Drill:
             built = [make_check(k, v or {}) for k, v in checks.items()]
         else:
             built = [make_check(c, {}) if isinstance(c, str) else c for c in checks]
-        return evaluate_all(self.profile_time_journal(), built)
+        return evaluate_all(self.profile_time_journal(), built, capabilities=self.capabilities)
 
     def profile_time_journal(self) -> Journal:
         """The journal with times in profile seconds (what checks and reports show)."""

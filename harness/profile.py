@@ -639,7 +639,9 @@ def _check(loc: Located, i: int, raw: Any, lanes: Mapping[str, LaneSpec]) -> Che
         raise loc.error((*path, name), f"unknown check; {guess or 'known checks: ' + ', '.join(sorted(CHECKS))}")
     import dataclasses
 
-    known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    from .checks.base import COMMON_PARAMS
+
+    known = [f.name for f in dataclasses.fields(cls)] + list(COMMON_PARAMS)  # type: ignore[arg-type]
     for key in params:
         if key not in known:
             raise loc.error(

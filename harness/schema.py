@@ -355,6 +355,7 @@ def _check_schema() -> dict[str, Any]:
         cls = CHECKS[name]
         hints = typing.get_type_hints(cls)
         params = {f.name: _field_schema(f, hints[f.name]) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        params.update(_common_check_params())
         body: dict[str, Any] = {"type": "object", "properties": params, "additionalProperties": False}
         required = _required_params(cls)
         if required:
@@ -372,6 +373,20 @@ def _check_schema() -> dict[str, Any]:
             }
         )
     return {"description": "An oracle over the journal: a name, or {name: parameters}.", "anyOf": forms}
+
+
+def _common_check_params() -> dict[str, Any]:
+    """``severity`` and ``requires``, which every check takes (declared in ``checks.base``)."""
+    from .checks.base import CAPABILITIES, COMMON_PARAMS
+
+    return {
+        "severity": {"enum": ["error", "warn"], "default": "error", "description": COMMON_PARAMS["severity"][1]},
+        "requires": {
+            "type": "array",
+            "items": {"enum": sorted(CAPABILITIES)},
+            "description": COMMON_PARAMS["requires"][1],
+        },
+    }
 
 
 def _required_params(cls: Any) -> list[str]:
