@@ -1,44 +1,28 @@
-"""A paced workload for drills: N calls spread over a profile's interesting time span.
+"""A paced workload for drills: the calls a profile needs, spread over its interesting time span.
 
-Profiles say what goes wrong and when, not how many calls to make; a drill needs traffic before,
-during and after every fault window so that fallback *and* recovery can be judged. These helpers
-derive that span from a profile's schedules and pace the calls over it.
+Profiles say what goes wrong and when, and (``workload:``) what traffic it takes to see it: a
+drill needs calls before, during and after every fault window so that fallback *and* recovery can
+be judged, and concurrent calls where a limit only bites under load. These helpers drive an agent
+that way (see :mod:`harness.workload`).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from harness.drill import Drill
 from harness.profile import Profile
-from harness.schedule import parse_schedule
+from harness.workload import Workload, horizon
 
-__all__ = ["drive", "profile_horizon", "router_for"]
-
-
-def _recovery_within(profile: Profile) -> float:
-    for c in profile.checks:
-        if c.name == "recovers_within":
-            return float((c.params or {}).get("within", 5.0))
-    return 5.0
+__all__ = ["drive", "drive_profile", "profile_horizon", "router_for"]
 
 
 def profile_horizon(profile: Profile, default: float = 12.0) -> float:
-    """Profile seconds a drill of ``profile`` should last to see its fault windows open, close,
-    and the recovery after them (at least ``default``)."""
-    horizon = default
-    recover = _recovery_within(profile)
-    for f in profile.faults:
-        s = parse_schedule(f.schedule)
-        if s.every is not None:
-            horizon = max(horizon, s.offset + s.every + (s.for_ or 0.0) + recover + 2.0)
-        if s.window is not None:
-            lo, hi = s.window
-            horizon = max(horizon, lo + 12.0 if math.isinf(hi) else hi + recover + 2.0)
-    return horizon
+    """Profile seconds a drill of ``profile`` should last (:func:`harness.workload.horizon`)."""
+    return horizon(profile, default)
 
 
 def router_for(drill: Drill, factory: Callable[..., Any] | None = None, **kw: Any) -> Any:
@@ -51,15 +35,35 @@ def router_for(drill: Drill, factory: Callable[..., Any] | None = None, **kw: An
     return factory(lanes, **kw)
 
 
-def drive(drill: Drill, agent: Any, calls: int, horizon: float, *, prompt: str = "question {i}") -> list[Any]:
-    """Make ``calls`` sequential calls, the i-th starting no earlier than ``i * horizon / calls``
-    profile seconds into the drill; returns the results."""
+def drive(
+    drill: Drill,
+    agent: Any,
+    calls: int,
+    horizon: float,
+    *,
+    prompt: str = "question {i}",
+    concurrency: int = 1,
+    **call_kw: Any,
+) -> list[Any]:
+    """Make ``calls`` calls in groups of ``concurrency`` at once, the groups spread evenly over
+    ``horizon`` profile seconds; returns the results in call order. ``call_kw`` go to
+    ``agent.complete`` (``headers={}`` sends no call id: the agent as it is)."""
+    starts = Workload(calls=calls, concurrency=concurrency, over=horizon).starts(drill.profile)
     t0 = time.monotonic()
-    spacing = drill.seconds(horizon / calls)
-    out = []
-    for i in range(calls):
-        wait = t0 + i * spacing - time.monotonic()
+
+    def one(i: int) -> Any:
+        wait = t0 + drill.seconds(starts[i]) - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        out.append(drill.call(agent.complete, prompt.format(i=i)))
-    return out
+        return drill.call(agent.complete, prompt.format(i=i), **call_kw)
+
+    if concurrency == 1:
+        return [one(i) for i in range(calls)]
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(one, range(calls)))
+
+
+def drive_profile(drill: Drill, agent: Any, **call_kw: Any) -> list[Any]:
+    """:func:`drive` with the traffic the drill's profile asks for (its ``workload:``)."""
+    w = drill.profile.workload
+    return drive(drill, agent, w.calls, w.spread(drill.profile), concurrency=w.concurrency, **call_kw)

@@ -331,6 +331,7 @@ class Drill:
                 env.setdefault(var, url.format(url=self.url(name)))
         env["ROUTECHAOS_LANES"] = ",".join(self.profile.lanes)
         env["ROUTECHAOS_TIME_SCALE"] = str(self.time_scale)
+        env.update(self.profile.workload.env(self.profile))
         if self.control_url:
             env["ROUTECHAOS_CONTROL_URL"] = self.control_url
         env.setdefault("OPENAI_API_KEY", "sk-routechaos")

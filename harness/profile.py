@@ -27,6 +27,7 @@ from .lanemap import UnknownLane, check_lane_map, rename_located
 from .proxy.upstream import MAX_EVENT_BYTES, MAX_RESPONSE_BYTES
 from .simulator import SimSettings
 from .suggest import did_you_mean
+from .workload import Workload
 from .yamlpos import Located, ProfileError, load_located, read_located
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 TOP_KEYS = {"name", "description", "incident", "extends", "seed", "time_scale", "lanes", "faults", "toxics", "checks"}
+TOP_KEYS |= {"workload"}
 LANE_KEYS = {
     "dialect",
     "host",
@@ -158,6 +160,7 @@ class Profile:
     description: str = ""
     incident: str = ""
     source: str | None = None
+    workload: Workload = field(default_factory=Workload)
 
 
 def check_time_scale(value: object) -> float:
@@ -379,6 +382,7 @@ def _build(loc: Located) -> Profile:
         description=str(data.get("description") or ""),
         incident=str(data.get("incident") or ""),
         source=loc.file,
+        workload=Workload.parse(data.get("workload"), lambda path, msg: loc.error(("workload", *path), msg)),
     )
     profile.faults = [_fault(loc, i, f, lanes) for i, f in enumerate(_list(loc, data, "faults"))]
     profile.toxics = [_toxic(loc, i, t, lanes) for i, t in enumerate(_list(loc, data, "toxics"))]

@@ -375,6 +375,24 @@ def _check_schema() -> dict[str, Any]:
     return {"description": "An oracle over the journal: a name, or {name: parameters}.", "anyOf": forms}
 
 
+def _workload_schema() -> dict[str, Any]:
+    from .workload import Workload
+
+    props: dict[str, Any] = {}
+    for f in dataclasses.fields(Workload):
+        if f.name == "over":
+            props[f.name] = {"type": ["number", "null"], "exclusiveMinimum": 0}
+        else:
+            props[f.name] = {"type": "integer", "minimum": f.metadata.get("min", 1), "default": f.default}
+        props[f.name]["description"] = f.metadata["doc"]
+    return {
+        "type": "object",
+        "description": _first_paragraph(Workload.__doc__) or "",
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
 def _common_check_params() -> dict[str, Any]:
     """``severity`` and ``requires``, which every check takes (declared in ``checks.base``)."""
     from .checks.base import CAPABILITIES, COMMON_PARAMS
@@ -429,6 +447,7 @@ def profile_json_schema() -> dict[str, Any]:
         "faults": {"type": "array", "items": {"$ref": "#/$defs/fault"}},
         "toxics": {"type": "array", "items": {"$ref": "#/$defs/toxic"}},
         "checks": {"type": "array", "items": {"$ref": "#/$defs/check"}},
+        "workload": _workload_schema(),
     }
     assert set(props) == TOP_KEYS, "top-level keys of the schema and the loader differ"
     return {

@@ -81,7 +81,7 @@ def drill_facts(journal: Journal, results: list[CheckResult]) -> tuple[list[Chec
     last_close = start.detail.get("last_window_close") if start is not None else None
     ends = [c.t_end for c in calls if c.t_end is not None] + [a.t_end for a in attempts if a.t_end is not None]
     if isinstance(last_close, int | float) and ends:
-        workload_end = max(ends) / scale * time_scale  # in profile seconds, whatever the view's scale
+        workload_end = max(ends) / scale / time_scale  # real seconds, then profile seconds
         if workload_end < last_close:
             blind = [r.name for r in results if r.verdict is Verdict.UNKNOWN]
             msg = (

@@ -312,7 +312,11 @@ class AliveAfter(Check):
             closes = [
                 m.t for m in journal.marks("fault_window_close") if self.lane is None or m.lane in (self.lane, None)
             ]
-            cutoff = max(closes) if closes else None
+            starts = [v.t_start for v in call_views(journal)]
+            # the last window after which the workload went on (a lane that flaps until the drill
+            # ends always has one more window closing as the calls run out)
+            judged = [c for c in closes if any(t >= c for t in starts)]
+            cutoff = max(judged) if judged else (max(closes) if closes else None)
             since = f"after t={cutoff:.3f}" if cutoff is not None else "of the drill (no fault window closed)"
         views = [v for v in call_views(journal) if cutoff is None or v.t_start >= cutoff]
         if not views:

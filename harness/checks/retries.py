@@ -197,8 +197,13 @@ class HonorsRetryAfter(Check):
                 nxt = b
                 break
             if nxt is None:
-                what = f"asked {a.retry_after:g}s; no later attempt to {a.lane}"
-                ev.append(Evidence(what, PASS, mine, (a.id,), a.lane, t_ans, None, a.retry_after))
+                # honoured if traffic went on elsewhere past the delay (the agent could have come back)
+                went_on = any(b.t_start >= t_ans + self.tolerance * a.retry_after for b in everything)
+                what = f"asked {a.retry_after:g}s; no later attempt to {a.lane}" + (
+                    " while traffic went on elsewhere" if went_on else " before the drill ended"
+                )
+                measured = self.tolerance * a.retry_after if went_on else None
+                ev.append(Evidence(what, PASS, mine, (a.id,), a.lane, t_ans, measured, a.retry_after))
                 continue
             b = nxt
             gap = b.t_start - t_ans
@@ -371,7 +376,7 @@ class Backoff(Check):
         # lane -> retry index -> [(wait, call key, (failed attempt, retry))]
         waits: dict[str, dict[int, list[tuple[float, str, tuple[str, str]]]]] = defaultdict(lambda: defaultdict(list))
         fixed: dict[str, list[tuple[str, list[float], tuple[str, ...]]]] = defaultdict(list)
-        doubtful = 0
+        doubtful = directed = 0
         for v in call_views(journal):
             if v.ambiguous_with:
                 doubtful += 1  # which call waited how long cannot be told
@@ -381,6 +386,7 @@ class Backoff(Check):
                 seq: list[float] = []
                 for k, (a, b) in enumerate(pairwise(on), start=1):
                     if a.retry_after is not None or a.complete:
+                        directed += a.retry_after is not None
                         break  # the server chose the delay, or the call had its answer
                     w = b.t_start - end_time(a)
                     seq.append(w)
@@ -395,6 +401,11 @@ class Backoff(Check):
                 judged += self._lockstep(lane, waits[lane], width, ev)
         left = f"; {doubtful} calls left out (the same conversation from several calls at once)" if doubtful else ""
         if not judged:
+            retried = sum(len(items) for by_index in waits.values() for items in by_index.values())
+            failed = [a for a in journal.attempts() if is_failure(a)]
+            if failed and not retried and not doubtful and not directed:
+                what = f"{len(failed)} failed attempts, none retried on the same lane: nothing to back off"
+                return self.judge([Evidence(what, PASS, None, ids(failed[:20]))], what)
             return self.result(UNKNOWN, "too few retries to judge backoff" + left)
         bad = sum(e.verdict is FAIL for e in ev)
         return self.judge(ev, f"{judged} retry patterns judged, {bad} bad" + left)

@@ -195,6 +195,10 @@ class RecoversWithin(Check):
         opens = sorted(m.t for m in journal.marks("fault_window_open") if m.lane in (self.lane, None))
         allatt = journal.attempts()
         ev: list[Evidence] = []
+        last_start = max((a.t_start for a in allatt), default=float("-inf"))
+        over = [c for c in ends if c > last_start]
+        if len(over) < len(ends):
+            ends = [c for c in ends if c <= last_start]  # windows that closed once the traffic was over
         for c in sorted(ends):
             deadline = c + self.within
             reopen = next((o for o in opens if o > c), None)
@@ -260,9 +264,10 @@ class RecoversWithin(Check):
                     )
                 )
         bad = sum(e.verdict is FAIL for e in ev)
-        return self.judge(
-            ev, f"{len(ev)} fault windows closed on {self.lane}, {bad} without recovery in {self.within:g}s"
-        )
+        summary = f"{len(ev)} fault windows closed on {self.lane}, {bad} without recovery in {self.within:g}s"
+        if over and ends != over:
+            summary += f" ({len(over)} more closed after the last attempt: nothing left to recover)"
+        return self.judge(ev, summary)
 
 
 @register("circuit_opens")
@@ -356,9 +361,38 @@ class CircuitOpens(Check):
                 ev.append(self._probe(on, allatt, streak, t_open))
             start_after = t_close
         if not ev:
-            return self.result(UNKNOWN, f"{self.lane} never failed {self.failures} times in a row")
+            return self._never_opened(on, allatt)
         bad = sum(e.verdict is FAIL for e in ev)
         return self.judge(ev, f"{self.lane}: {bad} breaches of the open circuit in {len(ev)} observations")
+
+    def _never_opened(self, on: list[Attempt], allatt: list[Attempt]) -> CheckResult:
+        """The lane never failed ``failures`` times in a row: either it never failed (nothing to
+        judge), or the agent stopped sending it traffic sooner (a permanent error it recognised),
+        which is what an open circuit is for."""
+        failed = [a for a in on if is_failure(a)]
+        if not failed:
+            return self.result(UNKNOWN, f"{self.lane} never failed: no circuit to open")
+        last = failed[-1]
+        t = end_time(last)
+        after_on = [x for x in on if x.t_start > t]
+        traffic = [x for x in allatt if x.t_start > t]
+        if after_on or not traffic:
+            return self.result(UNKNOWN, f"{self.lane} never failed {self.failures} times in a row")
+        e = Evidence(
+            f"the agent stopped sending {self.lane} traffic after {len(failed)} failure(s), "
+            f"{len(traffic)} attempts went elsewhere",
+            PASS,
+            None,
+            ids(failed),
+            self.lane,
+            t,
+            0,
+            self.max_attempts_while_open,
+        )
+        ev = [e]
+        if self.probe_within is not None:
+            ev.append(self._probe(on, allatt, failed[-self.failures :], t))
+        return self.judge(ev, f"{self.lane}: abandoned after {len(failed)} failure(s), before a circuit was needed")
 
     def _probe(self, on: list[Attempt], allatt: list[Attempt], streak: list[Attempt], t_open: float) -> Evidence:
         assert self.probe_within is not None
