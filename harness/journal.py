@@ -250,6 +250,21 @@ class Journal:
             self._write({"type": "journal", "wall0": self.wall0, "version": 1})
 
     # -- time ---------------------------------------------------------------------------------
+    def restart_clock(self) -> None:
+        """Start the drill's clock now, when the lanes are up: the fault schedule and every time
+        in the journal count from the moment an agent could first reach a lane, not from however
+        long the lanes took to start (multiplied by ``1 / time_scale`` in a compressed drill).
+        Only before anything happened on the lanes."""
+        with self._lock:
+            if self._attempts or self._calls:
+                raise RuntimeError("the journal's clock can only restart before the first attempt or call")
+            shift = self.clock.now() - self.t0
+            self.t0 += shift
+            self.wall0 = time.time()
+            for m in self._marks:
+                m.t = max(0.0, m.t - shift)
+            self._write({"type": "journal", "wall0": self.wall0, "version": 1, "clock_restarted": shift})
+
     def now(self) -> float:
         """Seconds since the journal started."""
         return self.clock.now() - self.t0

@@ -72,6 +72,8 @@ class LaneSet:
         except BaseException:
             await self.stop()
             raise
+        if not self.journal.attempts() and not self.journal.calls():
+            self.journal.restart_clock()  # the schedule starts when an agent can reach the lanes
         bind = getattr(self.faults, "bind", None)
         if bind is not None:
             bind(self)

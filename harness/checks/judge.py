@@ -42,7 +42,9 @@ def safe_instead(chk: Check, journal: Journal, missing: Sequence[str]) -> CheckR
     a call."""
     from .outcomes import NoLostCalls, NoTruncatedSuccess
 
-    parts = [NoLostCalls().evaluate(journal), NoTruncatedSuccess().evaluate(journal)]
+    parts = [NoLostCalls().evaluate(journal)]
+    if any(c.outcome == "ok" for c in journal.calls()):  # with no success, nothing can be truncated
+        parts.append(NoTruncatedSuccess().evaluate(journal))
     verdict = combine(parts)
     why = ", ".join(f"the agent has no {m}: {CAPABILITIES[m].split('(seen: ')[0].strip()}, never seen" for m in missing)
     summary = (

@@ -138,7 +138,7 @@ class RetriesBounded(Check):
 
 #: how long after a lane answered a request of another call may still have been sent before the
 #: answer could be read (real seconds): in flight, not a retry that ignored the answer
-IN_FLIGHT = 0.02
+IN_FLIGHT = 0.05
 #: the clock noise between an agent's sleep and the lane's timestamps (real seconds)
 CLOCK_NOISE = 0.001
 

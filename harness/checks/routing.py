@@ -168,9 +168,12 @@ class RecoversWithin(Check):
     Catches routers that fail over but never fail back (F29): a premium lane demoted forever after
     one bad minute, or re-probed so rarely that recovery takes longer than the outage. The window
     ends at each ``fault_window_close`` mark on the lane (or on no lane), or at ``after`` seconds.
-    Passes when an attempt starting in ``[end, end + within]`` completes on the lane; fails when
-    traffic keeps going (elsewhere, or failing) beyond that; ``UNKNOWN`` when the drill had no
-    traffic after ``end + within`` to tell, or the window reopened first.
+    Passes when the lane answers again before any traffic goes elsewhere (or keeps failing)
+    later than ``end + within``: within the bound, or at the first traffic after it, when the
+    workload was quiet until then. Fails when traffic went elsewhere after ``end + within`` while
+    the lane had not answered; ``UNKNOWN`` when the drill had no traffic after ``end + within``
+    to tell, or the window reopened first. Windows that closed once the traffic was over are left
+    out (unless no window is left).
     """
 
     lane_params: ClassVar[tuple[str, ...]] = ("lane",)
@@ -184,6 +187,46 @@ class RecoversWithin(Check):
     def validate(self) -> None:
         self._positive("within")
         self._positive("after", allow_zero=True)
+
+    def _window(self, c: float, opens: list[float], allatt: list[Attempt]) -> Evidence:
+        deadline = c + self.within
+        reopen = next((o for o in opens if o > c), float("inf"))
+        good = next((a for a in allatt if a.lane == self.lane and c <= a.t_start < reopen and is_complete(a)), None)
+        t_good = good.t_start if good is not None else float("inf")
+        late = [a for a in allatt if deadline < a.t_start < min(t_good, reopen)]
+        if good is not None and not late:
+            first = next((a for a in allatt if a.t_start >= c), None)
+            quiet = " (the first traffic since)" if first is good and t_good > deadline else ""
+            return Evidence(
+                f"{self.lane} answered {t_good - c:.3f}s after the window closed{quiet}",
+                PASS,
+                None,
+                (good.id,),
+                self.lane,
+                t_good,
+                t_good - c,
+                self.within,
+            )
+        if late:
+            where = sorted({a.lane for a in late})
+            shown = [a for a in allatt if c <= a.t_start < min(t_good, reopen)][:12]
+            after = f"; first answer on {self.lane} {t_good - c:.3f}s after" if good is not None else ""
+            return Evidence(
+                f"no answer from {self.lane} within {self.within:g}s of t={c:.3f} while traffic went on "
+                f"({', '.join(where)}){after}",
+                FAIL,
+                None,
+                ids(shown),
+                self.lane,
+                c,
+                None if good is None else t_good - c,
+                self.within,
+            )
+        if reopen <= deadline:
+            what = f"window reopened at t={reopen:.3f} before recovery could be judged"
+        else:
+            what = f"no traffic after t={deadline:.3f}: cannot tell whether {self.lane} would be used"
+        return Evidence(what, UNKNOWN, None, (), self.lane, c, None, self.within)
 
     def evaluate(self, journal: Journal) -> CheckResult:
         if self.after is not None:
@@ -200,69 +243,7 @@ class RecoversWithin(Check):
         if len(over) < len(ends):
             ends = [c for c in ends if c <= last_start]  # windows that closed once the traffic was over
         for c in sorted(ends):
-            deadline = c + self.within
-            reopen = next((o for o in opens if o > c), None)
-            good = [a for a in allatt if a.lane == self.lane and a.t_start >= c and is_complete(a)]
-            if good and good[0].t_start <= deadline and (reopen is None or good[0].t_start < reopen):
-                a = good[0]
-                ev.append(
-                    Evidence(
-                        f"{self.lane} answered {a.t_start - c:.3f}s after the window closed",
-                        PASS,
-                        None,
-                        (a.id,),
-                        self.lane,
-                        a.t_start,
-                        a.t_start - c,
-                        self.within,
-                    )
-                )
-                continue
-            if reopen is not None and reopen <= deadline:
-                ev.append(
-                    Evidence(
-                        f"window reopened at t={reopen:.3f} before recovery could be judged",
-                        UNKNOWN,
-                        None,
-                        (),
-                        self.lane,
-                        c,
-                        None,
-                        self.within,
-                    )
-                )
-                continue
-            beyond = [a for a in allatt if a.t_start > deadline and (reopen is None or a.t_start < reopen)]
-            if beyond:
-                where = sorted({a.lane for a in beyond})
-                shown = [a for a in allatt if a.t_start >= c and (reopen is None or a.t_start < reopen)][:12]
-                late = f"; first answer on {self.lane} {good[0].t_start - c:.3f}s after" if good else ""
-                ev.append(
-                    Evidence(
-                        f"no answer from {self.lane} within {self.within:g}s of t={c:.3f} while traffic "
-                        f"went on ({', '.join(where)}){late}",
-                        FAIL,
-                        None,
-                        ids(shown),
-                        self.lane,
-                        c,
-                        None if not good else good[0].t_start - c,
-                        self.within,
-                    )
-                )
-            else:
-                ev.append(
-                    Evidence(
-                        f"no traffic after t={deadline:.3f}: cannot tell whether {self.lane} would be used",
-                        UNKNOWN,
-                        None,
-                        (),
-                        self.lane,
-                        c,
-                        None,
-                        self.within,
-                    )
-                )
+            ev.append(self._window(c, opens, allatt))
         bad = sum(e.verdict is FAIL for e in ev)
         summary = f"{len(ev)} fault windows closed on {self.lane}, {bad} without recovery in {self.within:g}s"
         if over and ends != over:

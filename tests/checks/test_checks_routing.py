@@ -159,3 +159,45 @@ def test_circuit_opens_unknown(jb: JB):
     jb.err("ultraspeed", 0.8, 0.9, call="c5")
     res = jb.check("circuit_opens", lane="ultraspeed")  # 3 in a row, then the drill ends
     assert res.verdict is U and "no traffic" in res.evidence[0].what
+
+
+def test_recovers_within_passes_when_the_first_traffic_after_the_window_goes_back(jb: JB):
+    """The workload was quiet after the window closed; its first call went straight back to the
+    lane: recovered at the first opportunity (this failed before, as "no answer within 6 s")."""
+    jb.window("fast", 0.0, 4.0)
+    jb.ok("fast", 11.8, 12.2, call="c1")
+    jb.ok("slow", 14.0, 15.0, call="c2")
+    res = jb.check("recovers_within", lane="fast", within=6.0)
+    assert res.verdict is P, res.render(jb.j)
+    assert "the first traffic since" in res.evidence[0].what
+
+
+def test_recovers_within_fails_when_traffic_went_elsewhere_after_the_bound(jb: JB):
+    jb.window("fast", 0.0, 4.0)
+    jb.ok("slow", 11.0, 11.5, call="c1")
+    jb.ok("fast", 11.8, 12.2, call="c2")
+    res = jb.check("recovers_within", lane="fast", within=6.0)
+    assert res.verdict is F
+    assert "first answer on fast 7.800s after" in res.problems()[0].what
+
+
+def test_recovers_within_leaves_out_windows_closed_after_the_traffic(jb: JB):
+    jb.window("fast", 0.0, 4.0)
+    jb.ok("fast", 5.0, 5.5, call="c1")
+    jb.window("fast", 10.0, 14.0)  # a lane that flaps until the drill ends
+    res = jb.check("recovers_within", lane="fast", within=6.0)
+    assert res.verdict is P and "nothing left to recover" in res.summary
+
+
+def test_circuit_opens_passes_an_agent_that_abandons_a_lane_before_a_circuit_is_needed(jb: JB):
+    """A permanent error (revoked key): the agent stops using the lane after one failure, which is
+    what an open circuit is for (this was UNKNOWN before: "never failed 2 times in a row")."""
+    jb.err("fast", 0.0, 0.1, call="c1", status=401)
+    jb.ok("slow", 0.2, 1.0, call="c1")
+    for i in range(2, 6):
+        jb.ok("slow", i * 1.0, i * 1.0 + 0.5, call=f"c{i}")
+    res = jb.check("circuit_opens", lane="fast", failures=2, max_attempts_while_open=0, cooldown=60)
+    assert res.verdict is P, res.summary
+    jb2 = JB()
+    jb2.ok("fast", 0.0, 0.5, call="c1")
+    assert jb2.check("circuit_opens", lane="fast").verdict is U  # never failed: nothing to judge

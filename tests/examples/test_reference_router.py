@@ -1,5 +1,11 @@
-"""The reference router passes every shipped profile (no FAIL verdict; UNKNOWN is allowed: a
-check whose situation never arose in a short drill has nothing to judge)."""
+"""The reference router passes every shipped profile, and its verdicts are the same whether it
+sends ``x-routechaos-call-id`` or not: the header is an optimisation, never a requirement.
+
+Each profile is driven with the traffic it asks for (its ``workload:``), compressed so its whole
+story (fault windows, recovery) fits in about two seconds. Without the header (the agent as it
+is), every check must PASS: a correct agent can pass every shipped profile. With the header, every
+check must give the same verdict.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +13,38 @@ from pathlib import Path
 
 import pytest
 
-from examples.workload import drive, profile_horizon, router_for
+from examples.workload import drive_profile, profile_horizon, router_for
 from harness.checks import Verdict
 from harness.drill import Drill
 from harness.profile import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = [p for p in sorted((ROOT / "fault_profiles").glob("*.yaml")) if load_profile(p).faults]
-CALLS = 20  # p95 over 20 calls tolerates one scheduling hiccup of the test machine
-REAL_SECONDS = 2.0  # target wall time of one drill
+REAL_SECONDS = 2.5  # target wall time of one drill
+#: at most 10x faster than real time: an agent's own real-time cost per call (~20 ms for an SDK
+#: call on this machine) is multiplied by 1 / time_scale in profile time, and must stay small
+#: against the profiles' latency budgets
+MAX_SPEEDUP = 0.1
+
+
+def drill_router(path: Path, *, header: bool) -> tuple[dict[str, Verdict], str]:
+    profile = load_profile(path)
+    # compress each profile so its whole story (fault windows, recovery) fits in a few seconds
+    span = max(profile_horizon(profile), profile.workload.spread(profile))
+    time_scale = min(MAX_SPEEDUP, max(0.05, REAL_SECONDS / span))
+    with Drill(profile, time_scale=time_scale) as drill:
+        results = drive_profile(drill, router_for(drill), **({} if header else {"headers": {}}))
+        report = drill.evaluate()
+    assert len(results) == profile.workload.calls
+    return {r.name: r.verdict for r in report.results}, report.render()
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
-def test_reference_router_is_graceful(path: Path) -> None:
-    profile = load_profile(path)
-    horizon = profile_horizon(profile)
-    # compress each profile so its whole story (fault windows, recovery) fits in ~2 s
-    time_scale = min(0.05, REAL_SECONDS / horizon)
-    with Drill(profile, time_scale=time_scale) as drill:
-        router = router_for(drill)
-        results = drive(drill, router, CALLS, horizon)
-        report = drill.evaluate()
-    assert len(results) == CALLS
-    failed = [r for r in report.results if r.verdict is Verdict.FAIL]
-    assert not failed, report.render()
+def test_reference_router_passes_and_the_header_changes_no_verdict(path: Path) -> None:
+    bare, shown = drill_router(path, header=False)
+    assert all(v is Verdict.PASS for v in bare.values()), shown
+    tagged, shown_tagged = drill_router(path, header=True)
+    assert tagged == bare, shown_tagged
 
 
 def test_every_shipped_profile_is_covered() -> None:
