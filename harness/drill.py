@@ -227,6 +227,7 @@ class Drill:
             lanes=list(self.profile.lanes),
             checks=[{c.name: c.params} for c in self.profile.checks],
             last_window_close=last_window_close(self.profile),
+            capabilities=self.capabilities,
         )
         lanes = LaneSet(self.profile, self.journal)
         self._bg = BackgroundLanes(lanes).start()

@@ -143,6 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no live view (by default: a status region on a terminal, a line per change in a log)",
     )
+    from ..checks.base import CAPABILITIES
+
+    for flag, what in (("--agent-has", "has"), ("--agent-lacks", "lacks")):
+        dr.add_argument(
+            flag,
+            action="append",
+            default=[],
+            choices=sorted(CAPABILITIES),
+            metavar="CAPABILITY",
+            help=f"the agent {what} this capability ({', '.join(CAPABILITIES)}), for checks with requires:; "
+            "otherwise it is read from the journal",
+        )
     dr.set_defaults(func=cmd_drill)
 
     pr = sub.add_parser("profiles", help="list, show or validate fault profiles")

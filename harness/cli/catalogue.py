@@ -167,7 +167,10 @@ def cmd_report(args: argparse.Namespace, out: Console) -> int:
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{path}: drill_start: checks: {exc}") from None
     judged = journal.rescaled(1 / time_scale) if time_scale != 1.0 else journal
-    report = evaluate_all(judged, checks) if checks else None
+    capabilities = start.detail.get("capabilities") if start else None
+    if not isinstance(capabilities, dict):
+        capabilities = None
+    report = evaluate_all(judged, checks, capabilities=capabilities) if checks else None
     interrupted = journal.interruption() if getattr(args, "format", "text") == "text" else None
     if interrupted == "cut short":
         out.print(

@@ -162,7 +162,9 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
     run_dir = claim_run_dir(args.out, profile)
     log_path = run_dir / "agent.log"
     with StopSignals() as signals:
-        drill = Drill(profile, journal_path=run_dir / "journal.jsonl", control=True)
+        has, lacks = getattr(args, "agent_has", None) or [], getattr(args, "agent_lacks", None) or []
+        capabilities = {**dict.fromkeys(has, True), **dict.fromkeys(lacks, False)}
+        drill = Drill(profile, journal_path=run_dir / "journal.jsonl", control=True, capabilities=capabilities)
         drill.start()
         ended = AgentEnd()
         try:

@@ -49,7 +49,10 @@ def print_summary(
     console.print()
     results = m.results()
     for r in results:
-        console.print(f"[{_STYLE[r.verdict]}]{r.verdict.value.upper():7}[/] {r.name}: {r.summary}", highlight=False)
+        style = _STYLE[r.verdict] if r.decides else "magenta"
+        console.print(f"[{style}]{r.label:7}[/] {r.name}: {r.summary}", highlight=False)
+    for w in report.warnings:
+        console.print(f"[magenta]warning[/] {w}", highlight=False)
     if details:
         for r in results:
             if r.verdict is Verdict.PASS:
