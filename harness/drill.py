@@ -395,6 +395,7 @@ class Drill:
         cid = call_id or f"call-{n:04d}"
         thread, task = _runner()
         call = Call(id=cid, t_start=self.journal.now(), source="drill", thread=thread, task=task)
+        self.journal.call_started(call)
         return call, _current_call.set(cid)
 
     def _failed(self, call: Call, exc: Exception) -> None:

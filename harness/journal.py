@@ -237,6 +237,7 @@ class Journal:
         self._attempts: list[Attempt] = []
         self._calls: list[Call] = []
         self._marks: list[Mark] = []
+        self._running: dict[int, Call] = {}
         self._seq = 0
         self._file: TextIO | None = None
         #: what :meth:`load` noticed but could read past (a torn last line, several drills in one file)
@@ -301,6 +302,19 @@ class Journal:
         with self._lock:
             return self._lock.wait_for(lambda: len(self._attempts) >= count, timeout)
 
+    def call_started(self, call: Call) -> None:
+        """An in-process call began (``Drill.call``): while it is the only one running, attempts
+        that arrive are its own, which per-call fault schedules need to know as they happen."""
+        with self._lock:
+            self._running[id(call)] = call
+
+    def running_call(self) -> str | None:
+        """The id of the one in-process call running now, or ``None`` (none, or several at once)."""
+        with self._lock:
+            if len(self._running) != 1:
+                return None
+            return next(iter(self._running.values())).id
+
     def record_call(self, call: Call) -> None:
         """Store ``call``; its error and text are redacted in place (an agent's exception text
         may quote a key or a URL with ``?key=``)."""
@@ -311,6 +325,7 @@ class Journal:
         if call.text:
             call.text = redact_text(call.text)
         with self._lock:
+            self._running.pop(id(call), None)
             self._calls.append(call)
             self._write(call)
 

@@ -34,7 +34,7 @@ parameter). Adding a check is one class with ``@register("name")`` and its tests
 from __future__ import annotations
 
 from . import latency, outcomes, retries, routing  # noqa: F401  (register the checks)
-from ._calls import CallView, call_views, percentile, permanent_reason
+from ._calls import CallView, attribution_of, call_views, percentile, permanent_reason
 from .base import (
     CHECKS,
     Check,
@@ -76,6 +76,7 @@ __all__ = [
     "ReportsFallbackModel",
     "RetriesBounded",
     "Verdict",
+    "attribution_of",
     "call_metrics",
     "call_views",
     "combine",

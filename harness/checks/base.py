@@ -473,9 +473,12 @@ def _t(x: float | None) -> str:
 _COLS = ("t_start", "t_first", "t_end", "lane", "call", "try", "status", "end_reason", "fault", "tokens", "wait", "id")
 
 
-def render_timeline(attempts: Sequence[Attempt], *, max_rows: int = 40) -> str:
-    """The attempts as a table in start order: times, lane, call, SDK retry count, status, end
-    reason, fault, tokens/expected, requested Retry-After, id."""
+def render_timeline(
+    attempts: Sequence[Attempt], *, max_rows: int = 40, calls: Mapping[str, str] | None = None
+) -> str:
+    """The attempts as a table in start order: times, lane, call (``calls`` maps attempt ids to
+    the call that made them, else the header's call id or the fingerprint), SDK retry count,
+    status, end reason, fault, tokens/expected, requested Retry-After, id."""
     rows = [list(_COLS)]
     ordered = sorted(attempts, key=lambda a: (a.t_start, a.id))
     shown = ordered if len(ordered) <= max_rows else ordered[: max_rows - 1]
@@ -487,7 +490,7 @@ def render_timeline(attempts: Sequence[Attempt], *, max_rows: int = 40) -> str:
                 _t(a.t_first_token),
                 _t(a.t_end),
                 a.lane,
-                a.call_id or a.fingerprint or "-",
+                (calls or {}).get(a.id) or a.call_id or a.fingerprint or "-",
                 "-" if a.retry_count is None else str(a.retry_count),
                 "-" if a.status is None else str(a.status),
                 a.end_reason,
@@ -548,13 +551,18 @@ def render_failure(
     problems = result.problems() or (result.evidence if result.verdict is not Verdict.PASS else [])
     by_id = {a.id: a for a in journal.attempts()} if journal is not None else {}
     calls = {c.id: c for c in journal.calls()} if journal is not None else {}
+    owner: dict[str, str] = {}
+    if journal is not None:
+        from ._calls import attribution_of
+
+        owner = attribution_of(journal).call_of
     for e in problems[:max_items]:
         lines.append("  " + _render_evidence(e))
         if e.call is not None and e.call in calls:
             lines.append("    " + _render_call(calls[e.call]))
         atts = [by_id[i] for i in e.attempts if i in by_id]
         if atts:
-            lines += ["    " + ln for ln in render_timeline(atts, max_rows=max_rows).splitlines()]
+            lines += ["    " + ln for ln in render_timeline(atts, max_rows=max_rows, calls=owner).splitlines()]
         elif e.attempts:
             lines.append("    attempts: " + ", ".join(e.attempts))
     if len(problems) > max_items:

@@ -169,7 +169,9 @@ class FaultPlan:
         requested = {x.strip() for x in ctx.headers.get(FAULT_HEADER, "").split(",") if x.strip()}
         ctx.extra["shared_state"] = self.shared_state
         ctx.extra["journal"] = self.journal
-        call_key = ctx.attempt.call_id or ctx.request.fingerprint
+        # the call this attempt belongs to, as far as is known now: its header, else the one call
+        # running in-process, else its conversation (the same across retries and lanes)
+        call_key = ctx.attempt.call_id or self.journal.running_call() or ctx.request.fingerprint
         t = self.journal.now()
         chosen: list[Intervention] = []
         req = ctx.request
