@@ -101,8 +101,12 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"(?i)([\"'](?:{_PARAM_NAMES}|authorization|x-api-key)[\"']\s*:\s*[\"'])[^\"']+"), rf"\1{REDACTED}"),
     # URL user info: https://user:password@host
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), rf"\1{REDACTED}@"),
-    # credentials after an auth scheme, wherever they appear
-    (re.compile(r"(?i)\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
+    # credentials after an auth scheme, wherever they appear: a credential-looking value (12 or more
+    # characters with a digit), so prose such as "token fallback answer" (a canonical answer) stays
+    (
+        re.compile(r"(?i)\b(Bearer|Basic|Token)\s+(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{12,}"),
+        rf"\1 {REDACTED}",
+    ),
     (re.compile(r"(?i)\b(Signature=)[0-9a-f]{16,}"), rf"\1{REDACTED}"),
     # key-shaped values
     (

@@ -166,7 +166,10 @@ def test_no_key_reaches_any_artifact_of_a_cli_drill(tmp_path: Path, echo_provide
         timeout=120,
     )
     assert (out_dir / "agent.log").read_text() == "", (out_dir / "agent.log").read_text()
-    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]  # the reported call failed
+    # the reported call failed cleanly, and the attempts made outside it leave no_lost_calls UNKNOWN
+    # (its evidence, printed too, is scanned below)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "tied to no call" in proc.stdout
     artifacts = {
         "stdout": proc.stdout,
         "stderr": proc.stderr,
