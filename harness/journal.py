@@ -264,7 +264,12 @@ class Journal:
             self.wall0 = time.time()
             for m in self._marks:
                 m.t = max(0.0, m.t - shift)
-            self._write({"type": "journal", "wall0": self.wall0, "version": 1, "clock_restarted": shift})
+            if self._file is not None:  # only the header and marks so far: write them again, shifted
+                self._file.seek(0)
+                self._file.truncate()
+                self._write({"type": "journal", "wall0": self.wall0, "version": 1})
+                for m in self._marks:
+                    self._write(m)
 
     def now(self) -> float:
         """Seconds since the journal started."""

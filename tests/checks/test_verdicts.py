@@ -144,3 +144,12 @@ def test_alive_after_judges_the_last_call_when_no_window_closes(jb: JB):
 )
 def test_the_answer_text_is_read_from_what_agents_return(result, want):
     assert answer_text(result) == want
+
+
+def test_a_call_in_flight_when_the_drill_stopped_is_unknown_not_lost(jb: JB):
+    """An interrupted drill journals its open attempts with outcome unknown: without a call record,
+    such a call is not shown lost (a correct agent interrupted mid-call must not fail)."""
+    jb.ok("fast", 0.0, 0.5, call=None, fingerprint="fp-a")
+    jb.attempt("fast", 1.0, 2.0, call=None, fingerprint="fp-b", reason="unknown", status=200)
+    res = jb.check("no_lost_calls")
+    assert res.verdict is U and "in flight when the drill stopped" in res.problems()[0].what
