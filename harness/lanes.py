@@ -8,12 +8,14 @@ back their URLs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from .journal import Journal
+from .lag import watch_lag
 from .ports import binding
 from .profile import LaneSpec, Profile
 from .proxy import HttpUpstream, Lane, SimulatorUpstream
@@ -57,6 +59,7 @@ class LaneSet:
         self.time_scale = profile.time_scale if time_scale is None else time_scale
         self.faults = faults if faults is not None else _default_plan(profile, self.journal, self.time_scale)
         self.lanes: dict[str, Lane] = {}
+        self._lag: asyncio.Future[None] | None = None  # the loop watching its own lag
 
     @property
     def urls(self) -> dict[str, str]:
@@ -77,9 +80,15 @@ class LaneSet:
         bind = getattr(self.faults, "bind", None)
         if bind is not None:
             bind(self)
+        self._lag = asyncio.ensure_future(watch_lag(self.journal))
         return self
 
     async def stop(self) -> None:
+        lag, self._lag = self._lag, None
+        if lag is not None:
+            lag.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag
         stop = getattr(self.faults, "stop", None)
         if stop is not None:
             await stop()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from ..journal import Journal
+from ..journal import Attempt, Journal
 from .base import CAPABILITIES, Check, CheckResult, Evidence, Verdict, combine
 
 __all__ = ["drill_facts", "observed_capabilities", "safe_instead"]
@@ -95,6 +95,10 @@ def drill_facts(journal: Journal, results: list[CheckResult]) -> tuple[list[Chec
             warnings.append(msg)
             results = [_with_note(r, msg) if r.verdict is Verdict.UNKNOWN else r for r in results]
 
+    results, lag_warning = _harness_lag(journal, results)
+    if lag_warning:
+        warnings.append(lag_warning)
+
     sdk_retries = [a for a in attempts if a.retry_count is not None and a.retry_count > 0]
     if sdk_retries and time_scale != 1.0:
         timed = [r.name for r in results if getattr(_check_class(r.name), "timed", False)]
@@ -108,6 +112,60 @@ def drill_facts(journal: Journal, results: list[CheckResult]) -> tuple[list[Chec
         warnings.append(msg)
         results = [_with_note(r, msg) if r.name in timed else r for r in results]
     return results, warnings
+
+
+def _harness_lag(journal: Journal, results: list[CheckResult]) -> tuple[list[CheckResult], str | None]:
+    """A timing failure that the harness's own lag could explain is not shown: the lanes' loop
+    woke late by that much while it was measured (``harness.lag``), so the excess over the bound
+    may be the harness's, not the agent's. Such an item becomes UNKNOWN, saying so."""
+    marks = journal.marks("harness_lag")
+    if not marks:
+        return results, None
+    scale = getattr(journal, "scale", 1.0)  # profile seconds per real second
+    spans = [
+        (m.t, m.t + float(m.detail.get("span", 0.0)) * scale, float(m.detail.get("lag", 0.0)) * scale) for m in marks
+    ]
+    by_id = {a.id: a for a in journal.attempts()}
+    worst = max(float(m.detail.get("worst", 0.0)) for m in marks)
+    total = sum(float(m.detail.get("lag", 0.0)) for m in marks)
+    warning = (
+        f"the harness itself ran late {len(marks)} time(s) (worst {worst * 1000:.0f} ms, {total:.2f} s in all, "
+        "real time): the machine was too loaded for exact timing; a timing failure within that lag is UNKNOWN"
+    )
+    out: list[CheckResult] = []
+    for r in results:
+        if r.verdict is not Verdict.FAIL or not getattr(_check_class(r.name), "timed", False):
+            out.append(r)
+            continue
+        evidence = []
+        for e in r.evidence:
+            lag = _lag_over(e, by_id, spans)
+            excess = (e.measured - e.bound) if e.measured is not None and e.bound is not None else None
+            if e.verdict is Verdict.FAIL and excess is not None and lag > 0 and excess <= lag:
+                e = dataclasses.replace(
+                    e,
+                    verdict=Verdict.UNKNOWN,
+                    what=f"{e.what} (the harness itself ran {lag:.3f}s late while this was measured: "
+                    f"the {excess:.3f}s over the bound may be its own)",
+                )
+            evidence.append(e)
+        out.append(dataclasses.replace(r, evidence=evidence, verdict=combine(evidence) if evidence else r.verdict))
+    return out, warning
+
+
+def _lag_over(e: Evidence, by_id: dict[str, Attempt], spans: list[tuple[float, float, float]]) -> float:
+    """Profile seconds the harness lagged within the span of the attempts ``e`` cites."""
+    times: list[float] = []
+    for i in e.attempts:
+        a = by_id.get(i)
+        if a is not None:
+            times += [a.t_start, a.t_end if a.t_end is not None else a.t_start]
+    if e.t is not None:
+        times.append(e.t)
+    if not times:
+        return 0.0
+    lo, hi = min(times), max(times)
+    return sum(lag for start, end, lag in spans if start <= hi and end >= lo)
 
 
 def _check_class(name: str) -> type[Check] | None:

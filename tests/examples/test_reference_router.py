@@ -10,6 +10,7 @@ check must give the same verdict.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,21 @@ REAL_SECONDS = 2.5  # target wall time of one drill
 MAX_SPEEDUP = 0.1
 
 
-def drill_router(path: Path, *, header: bool) -> tuple[dict[str, Verdict], str]:
+LAGGED = "the harness itself ran"
+
+
+def _verdict(r: Any) -> Verdict | None:
+    """A check's verdict, or None when it does not decide the drill (``severity: warn``) or is
+    UNKNOWN only because the harness itself ran late (a loaded machine; see harness/lag.py): that
+    says nothing about the agent either way."""
+    if not r.decides:
+        return None
+    if r.verdict is Verdict.UNKNOWN and any(LAGGED in e.what for e in r.problems()):
+        return None
+    return r.verdict
+
+
+def drill_router(path: Path, *, header: bool) -> tuple[dict[str, Verdict | None], str]:
     profile = load_profile(path)
     # compress each profile so its whole story (fault windows, recovery) fits in a few seconds
     span = max(profile_horizon(profile), profile.workload.spread(profile))
@@ -36,15 +51,16 @@ def drill_router(path: Path, *, header: bool) -> tuple[dict[str, Verdict], str]:
         results = drive_profile(drill, router_for(drill), **({} if header else {"headers": {}}))
         report = drill.evaluate()
     assert len(results) == profile.workload.calls
-    return {r.name: r.verdict for r in report.results}, report.render()
+    return {r.name: _verdict(r) for r in report.results}, report.render()
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
 def test_reference_router_passes_and_the_header_changes_no_verdict(path: Path) -> None:
     bare, shown = drill_router(path, header=False)
-    assert all(v is Verdict.PASS for v in bare.values()), shown
+    assert all(v in (Verdict.PASS, None) for v in bare.values()), shown
     tagged, shown_tagged = drill_router(path, header=True)
-    assert tagged == bare, shown_tagged
+    same = [k for k in bare if bare[k] is not None and tagged.get(k) is not None]
+    assert {k: tagged[k] for k in same} == {k: bare[k] for k in same}, shown_tagged
 
 
 def test_every_shipped_profile_is_covered() -> None:
