@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 __all__ = ["canonical_text", "canonical_tokens", "estimate_tokens", "fingerprint", "iter_canonical_tokens"]
 
@@ -27,12 +28,18 @@ _WORDS = (
 ).split()
 
 
-def fingerprint(system: str, turns: Sequence[tuple[str, str]]) -> str:
+def fingerprint(system: str, turns: Sequence[tuple[Any, ...]]) -> str:
     """Stable id of a conversation: same across retries, lanes and dialects.
 
-    ``turns`` are ``(role, text)`` with roles normalised to ``user``/``assistant``/``tool``.
+    ``turns`` are ``(role, text)`` with roles normalised to ``user``/``assistant``/``tool``; an
+    assistant turn that called tools is ``(role, text, ((name, canonical_arguments), ...))``, so
+    each step of an agent loop has its own fingerprint while a plain conversation keeps the one it
+    always had. Tool results are ``tool`` turns of their content: provider ids never count.
     """
-    norm = {"system": system.strip(), "turns": [[r, t.strip()] for r, t in turns]}
+    norm = {
+        "system": system.strip(),
+        "turns": [[t[0], t[1].strip()] if len(t) < 3 else [t[0], t[1].strip(), [list(c) for c in t[2]]] for t in turns],
+    }
     blob = json.dumps(norm, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

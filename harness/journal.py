@@ -124,6 +124,17 @@ class Attempt:
     error: dict[str, Any] | None = None
     retry_after: float | None = None
     request_id: str | None = None
+    #: tool calls the answer carried: ``{"id", "name", "arguments_complete", "arguments_valid",
+    #: "args_sha", "arguments_chars", "offered"}`` each (None: the answer carried none)
+    tool_calls: list[dict[str, Any]] | None = None
+    #: tool calls in the request's conversation: ``{"id", "name", "args_sha",
+    #: "arguments_valid", "has_result", "offered"}`` each (None: the conversation has none)
+    tool_history: list[dict[str, Any]] | None = None
+    #: the fingerprint of the conversation without its trailing tool calls and results: the
+    #: request this one continues, in an agent loop, has this fingerprint
+    parent_fingerprint: str | None = None
+    #: names of the function tools the request offered (None: it offered none)
+    tools_offered: list[str] | None = None
     type: str = "attempt"
 
     @property

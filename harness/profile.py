@@ -18,14 +18,14 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 from .checks import CHECKS, make_check
 from .dialects import DIALECT_NAMES
 from .lanemap import UnknownLane, check_lane_map, rename_located
 from .proxy.upstream import MAX_EVENT_BYTES, MAX_RESPONSE_BYTES
-from .simulator import SimSettings
+from .simulator import SIM_RULES, SimSettings
 from .suggest import did_you_mean
 from .workload import Workload
 from .yamlpos import Located, ProfileError, load_located, read_located
@@ -450,42 +450,6 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
         **caps,
         description=str(spec.get("description") or ""),
     )
-
-
-class SimRule(NamedTuple):
-    """What a simulator setting accepts. The loader and the JSON Schema both read these, so an
-    editor's squiggle and the loader's ``file:line`` error agree."""
-
-    types: tuple[type, ...]
-    minimum: float | None
-    exclusive: bool
-    want: str
-    doc: str
-
-
-SIM_RULES: dict[str, SimRule] = {
-    "tokens_per_second": SimRule((int, float), 0, True, "a number > 0", "generation speed once the answer starts"),
-    "ttft": SimRule((int, float), 0, False, "a number of seconds >= 0", "seconds from request to first token"),
-    "answer_tokens": SimRule((int,), 1, False, "an integer >= 1", "length of the canonical answer in tokens"),
-    "slots": SimRule(
-        (int, type(None)),
-        1,
-        False,
-        "an integer >= 1, or null for unlimited",
-        "concurrent generations (null: unlimited)",
-    ),
-    "queue": SimRule((int,), 0, False, "an integer >= 0", "calls allowed to wait for a slot; more get capacity_error"),
-    "max_events_per_second": SimRule(
-        (int, float), 0, False, "a number >= 0 (0: one event per token)", "cap on stream events per second"
-    ),
-    "capacity_error": SimRule(
-        (str,),
-        None,
-        False,
-        "an error kind such as queue_full, overloaded, rate_limit",
-        "error when slots and queue are full",
-    ),
-}
 
 
 def capacity_error_kinds() -> list[str]:

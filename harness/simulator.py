@@ -15,11 +15,12 @@ do, so that 1000 tokens/s does not mean 1000 Python wake-ups per second per stre
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
-from itertools import islice
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from itertools import groupby, islice
+from typing import Any, NamedTuple
 
 from .canonical import canonical_tokens, iter_canonical_tokens
 from .dialects.base import (
@@ -33,25 +34,89 @@ from .dialects.base import (
     StreamEncoder,
     Usage,
 )
+from .toolcalls import ToolCall, ToolSpec, fragments, make_arguments
 
-__all__ = ["Capacity", "CapacityFull", "SimResponse", "SimSettings", "Simulator"]
+__all__ = ["SIM_RULES", "Capacity", "CapacityFull", "SimResponse", "SimRule", "SimSettings", "Simulator"]
+
+
+class SimRule(NamedTuple):
+    """What a simulator setting accepts. The profile loader, the JSON Schema and the docs all read
+    these from :class:`SimSettings`' fields, so an editor's squiggle and the loader's
+    ``file:line`` error agree."""
+
+    types: tuple[type, ...]
+    minimum: float | None
+    exclusive: bool
+    want: str
+    doc: str
+
+
+def _setting(default: Any, types: tuple[type, ...], minimum: float | None, exclusive: bool, want: str, doc: str) -> Any:
+    return field(default=default, metadata={"rule": SimRule(types, minimum, exclusive, want, doc)})
 
 
 @dataclass(frozen=True, slots=True)
 class SimSettings:
-    """How a simulated provider behaves. Times are seconds."""
+    """How a simulated provider behaves. Times are seconds.
 
-    tokens_per_second: float = 60.0
-    ttft: float = 0.05
-    answer_tokens: int = 32
-    slots: int | None = None  # concurrent generations; None = unlimited
-    queue: int = 0  # calls allowed to wait for a slot; more get a capacity error
-    max_events_per_second: float = 200.0
-    capacity_error: ErrorKind = ErrorKind.QUEUE_FULL
+    When a request offers tools, the simulator follows a script: it answers ``tool_steps`` times
+    with ``parallel_tool_calls`` tool calls (one when the request turns parallel calls off),
+    whose arguments are about ``tool_arguments_chars`` of JSON valid for the tool's schema, and
+    then, once the conversation holds the results of those steps, with its canonical answer.
+    """
+
+    tokens_per_second: float = _setting(
+        60.0, (int, float), 0, True, "a number > 0", "generation speed once the answer starts"
+    )
+    ttft: float = _setting(
+        0.05, (int, float), 0, False, "a number of seconds >= 0", "seconds from request to first token"
+    )
+    answer_tokens: int = _setting(32, (int,), 1, False, "an integer >= 1", "length of the canonical answer in tokens")
+    slots: int | None = _setting(
+        None,
+        (int, type(None)),
+        1,
+        False,
+        "an integer >= 1, or null for unlimited",
+        "concurrent generations (null: unlimited)",
+    )
+    queue: int = _setting(
+        0, (int,), 0, False, "an integer >= 0", "calls allowed to wait for a slot; more get capacity_error"
+    )
+    max_events_per_second: float = _setting(
+        200.0, (int, float), 0, False, "a number >= 0 (0: one event per token)", "cap on stream events per second"
+    )
+    capacity_error: ErrorKind = _setting(  # noqa: RUF009 (an enum member: immutable)
+        ErrorKind.QUEUE_FULL,
+        (str,),
+        None,
+        False,
+        "an error kind such as queue_full, overloaded, rate_limit",
+        "error when slots and queue are full",
+    )
+    tool_steps: int = _setting(
+        1,
+        (int,),
+        0,
+        False,
+        "an integer >= 0",
+        "answers made of tool calls before the final answer, when the request offers tools",
+    )
+    parallel_tool_calls: int = _setting(
+        1, (int,), 1, False, "an integer >= 1", "tool calls in each of those answers (1 if the request disables them)"
+    )
+    tool_arguments_chars: int = _setting(
+        48,
+        (int,),
+        0,
+        False,
+        "an integer >= 0",
+        "about how long each call's JSON arguments are (at least what the tool's schema needs)",
+    )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SimSettings:
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(SIM_RULES)
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown simulator setting(s): {', '.join(sorted(unknown))}")
@@ -70,6 +135,10 @@ class SimSettings:
             tokens_per_second=self.tokens_per_second / time_scale,
             max_events_per_second=self.max_events_per_second / time_scale,
         )
+
+
+#: every setting's rule, by name, in declaration order
+SIM_RULES: dict[str, SimRule] = {f.name: f.metadata["rule"] for f in fields(SimSettings)}
 
 
 class CapacityFull(Exception):
@@ -152,8 +221,54 @@ class Simulator:
         """The canonical answer, cut at ``max_tokens`` (then finish is ``length``)."""
         return self._answer(req)
 
-    def _answer(self, req: RequestInfo, *, text: bool = True) -> Completion:
+    def tool_calls_for(self, req: RequestInfo) -> tuple[ToolCall, ...]:
+        """The script: tool calls while the conversation has had fewer than ``tool_steps`` rounds
+        of them since its last user turn (always when the request forces a tool), none after.
+
+        Call ``j`` of round ``k`` uses offered tool ``(k * n + j) mod len(tools)``, so every tool
+        gets called in turn; ids and arguments derive from the conversation's fingerprint, so a
+        retried step gets the same answer on any lane and in any dialect."""
+        s = self.settings
+        if not req.tools or req.tool_choice == "none":
+            return ()
+        if req.forced_tool is None and req.tool_choice != "required" and req.tool_rounds >= s.tool_steps:
+            return ()
+        specs: list[ToolSpec] = list(req.tools)
+        n = s.parallel_tool_calls if req.parallel_tool_calls else 1
+        if req.forced_tool is not None:
+            specs = [t for t in specs if t.name == req.forced_tool] or [ToolSpec(req.forced_tool)]
+            n = 1
+        out = []
+        for j in range(n):
+            spec = specs[(req.tool_rounds * n + j) % len(specs)]
+            key = hashlib.sha256(f"{req.fingerprint}:tool:{j}".encode()).hexdigest()
+            out.append(ToolCall(key, spec.name, make_arguments(spec, key, s.tool_arguments_chars)))
+        return tuple(out)
+
+    def _tool_answer(self, req: RequestInfo, calls: tuple[ToolCall, ...]) -> Completion:
+        """An answer made of tool calls: one token per argument fragment; ``max_tokens`` cuts the
+        arguments where it falls (finish ``length``, later calls never made)."""
+        budget = req.max_tokens
+        kept: list[ToolCall] = []
+        n = 0
+        for c in calls:
+            parts = fragments(c.arguments)
+            if budget is not None and n + len(parts) > budget:
+                left = budget - n
+                if left > 0:
+                    kept.append(replace(c, arguments="".join(parts[:left])))
+                    n += left
+                return Completion("", Usage(req.prompt_tokens, n), "length", tuple(kept))
+            kept.append(c)
+            n += len(parts)
+        return Completion("", Usage(req.prompt_tokens, n), "stop", tuple(kept))
+
+    def _answer(self, req: RequestInfo, *, text: bool = True, tools: bool = True) -> Completion:
         """The answer's size and finish; its text only when asked (a stream makes it as it goes)."""
+        if tools and req.tools:
+            calls = self.tool_calls_for(req)
+            if calls:
+                return self._tool_answer(req, calls)
         n = self.settings.answer_tokens
         finish = "stop"
         if req.max_tokens is not None and req.max_tokens < n:
@@ -169,7 +284,7 @@ class Simulator:
             r = dialect.render_error(ErrorSpec(self.settings.capacity_error, retry_after=1.0), req)
             return SimResponse(r.status, r.headers, body=r.body)
         try:
-            completion = self._answer(req, text=not req.stream)
+            completion = self._answer(req, text=not req.stream, tools=dialect.carries_tool_calls)
             if not req.stream:
                 s = self.settings
                 await asyncio.sleep(s.ttft + completion.usage.output_tokens / s.tokens_per_second)
@@ -180,10 +295,15 @@ class Simulator:
             self.capacity.release()
             raise
         enc = dialect.stream_encoder(req)
+        events = (
+            self._tool_stream(enc, completion)
+            if completion.tool_calls
+            else self._stream(enc, completion, iter_canonical_tokens(req.fingerprint))
+        )
         return SimResponse(
             200,
             dialect.stream_headers(req),
-            events=self._stream(enc, completion, iter_canonical_tokens(req.fingerprint)),
+            events=events,
             completion=completion,
             queued=queued,
             encoder=enc,
@@ -220,5 +340,47 @@ class Simulator:
                 yield [enc.content("".join(chunk), j - i)]
                 i = j
             yield enc.finish(replace(completion, text="".join(sent)))
+        finally:
+            self.capacity.release()
+
+    async def _tool_stream(self, enc: StreamEncoder, completion: Completion) -> AsyncIterator[list[Event]]:
+        """A tool-call answer, paced like text: each argument fragment is a token; a call opens
+        with its first fragment and closes when the next one opens or the answer ends."""
+        s = self.settings
+        calls = completion.tool_calls
+        units = [(k, frag) for k, c in enumerate(calls) for frag in fragments(c.arguments)]
+        loop = asyncio.get_running_loop()
+        try:
+            start = loop.time()
+            yield enc.start(tool_calls=True)
+            per_token = 1.0 / s.tokens_per_second
+            group = max(1, round(s.tokens_per_second / s.max_events_per_second)) if s.max_events_per_second > 0 else 1
+            first_due = start + s.ttft
+            current: int | None = None
+            i, n = 0, len(units)
+            while i < n:
+                j = min(n, i + (group if i else 1))
+                due = first_due + (j - 1) * per_token
+                now = loop.time()
+                if due > now:
+                    await asyncio.sleep(due - now)
+                    now = loop.time()
+                while j < n and first_due + j * per_token <= now:
+                    j += 1
+                batch: list[Event] = []
+                for k, run in groupby(units[i:j], key=lambda u: u[0]):
+                    frags = [f for _, f in run]
+                    if k != current:
+                        if current is not None:
+                            batch += enc.tool_call_end(current, calls[current])
+                        batch += enc.tool_call_start(k, calls[k])
+                        current = k
+                    batch += enc.tool_arguments(k, "".join(frags), len(frags))
+                yield batch
+                i = j
+            tail: list[Event] = []
+            if current is not None:
+                tail = enc.tool_call_end(current, calls[current], complete=completion.finish != "length")
+            yield tail + enc.finish(completion)
         finally:
             self.capacity.release()

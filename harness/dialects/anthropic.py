@@ -18,8 +18,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..canonical import estimate_tokens, fingerprint
 from ..sse import SSEEvent, encode_event
+from ..toolcalls import Conversation, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -34,6 +34,7 @@ from .base import (
     RequestInfo,
     StreamEncoder,
     Usage,
+    conversation_fields,
     edge_html,
     json_event,
     json_loads_object,
@@ -198,23 +199,23 @@ class AnthropicMessages(Dialect):
         max_tokens = data["max_tokens"]
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise BadRequest("max_tokens: Input should be a valid integer greater than or equal to 1")
-        system = text_of(data.get("system"))
-        turns: list[tuple[str, str]] = []
+        conv = Conversation()
+        conv.add("system", text_of(data.get("system")))
         for i, msg in enumerate(messages):
             if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
                 raise BadRequest(f"messages.{i}.role: Input should be 'user' or 'assistant'")
-            turns.extend(_message_turns(msg["role"], msg.get("content")))
-        all_text = "\n".join([system] + [t for _, t in turns])
+            _message(conv, msg["role"], msg.get("content"))
+        tools, choice, forced, parallel = _tools(data)
         return RequestInfo(
             dialect=self.name,
             operation="messages",
             model=model,
             stream=bool(data.get("stream")),
-            fingerprint=fingerprint(system, turns),
-            prompt_tokens=estimate_tokens(all_text),
-            text=all_text,
-            last_role=turns[-1][0] if turns else None,
             max_tokens=max_tokens,
+            tool_choice=choice,
+            forced_tool=forced,
+            parallel_tool_calls=parallel,
+            **conversation_fields(conv, tools),
         )
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
@@ -308,22 +309,54 @@ class AnthropicMessages(Dialect):
 _ORG_ID = "00000000-0000-4000-8000-00000000c4a0"
 
 
-def _message_turns(role: str, content: Any) -> list[tuple[str, str]]:
-    """The (role, text) turns of one message, in Chat Completions' shape for a shared fingerprint:
+def _message(conv: Conversation, role: str, content: Any) -> None:
+    """One message into the conversation, in Chat Completions' shape for a shared fingerprint:
     each ``tool_result`` block is its own ``tool`` turn (Chat sends one ``tool`` message per
-    result), and the remaining text blocks make the message's own turn. ``tool_use`` and
-    ``thinking`` blocks carry no text, so an assistant turn that only calls tools is empty, like
-    Chat's ``content: null``."""
+    result) and the remaining text blocks make the message's own turn; an assistant's
+    ``tool_use`` blocks are its tool calls (``thinking`` blocks carry no conversation text)."""
     if not isinstance(content, list):
-        return [(role, text_of(content))]
-    tools = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
-    if not tools:
-        return [(role, text_of(content))]
-    turns = [("tool", text_of(b.get("content"))) for b in tools]
-    rest = [b for b in content if not (isinstance(b, dict) and b.get("type") == "tool_result")]
-    if rest:
-        turns.append((role, text_of(rest)))
-    return turns
+        conv.add(role, text_of(content))
+        return
+    blocks = [b for b in content if isinstance(b, dict)]
+    results = [b for b in blocks if b.get("type") == "tool_result"]
+    calls = [b for b in blocks if b.get("type") == "tool_use"]
+    for b in results:
+        conv.add_result(b.get("tool_use_id"), None, text_of(b.get("content")))
+    rest = [b for b in content if not (isinstance(b, dict) and b.get("type") in ("tool_result", "tool_use"))]
+    if calls and role == "assistant":
+        conv.add_calls([(b.get("id"), str(b.get("name") or ""), b.get("input") or {}) for b in calls], text_of(rest))
+    elif rest or not results:
+        conv.add(role, text_of(rest))
+
+
+def _tools(data: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], str, str | None, bool]:
+    """Client tools offered (server tools such as ``web_search_20250305`` run at Anthropic), the
+    ``tool_choice`` and whether parallel tool use is allowed."""
+    raw = data.get("tools")
+    if raw is not None and not isinstance(raw, list):
+        raise BadRequest("tools: Input should be a valid list")
+    specs: list[ToolSpec] = []
+    for i, tool in enumerate(raw or []):
+        if not isinstance(tool, dict):
+            raise BadRequest(f"tools.{i}: Input should be a valid dictionary")
+        if tool.get("type", "custom") != "custom":
+            continue
+        if not isinstance(tool.get("name"), str) or not tool["name"]:
+            raise BadRequest(f"tools.{i}.custom.name: Field required")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
+            raise BadRequest(f"tools.{i}.custom.input_schema: Field required")
+        specs.append(ToolSpec(tool["name"], schema))
+    choice = data.get("tool_choice") if isinstance(data.get("tool_choice"), dict) else {}
+    parallel = not choice.get("disable_parallel_tool_use")
+    kind = choice.get("type")
+    if kind == "none":
+        return tuple(specs), "none", None, parallel
+    if kind == "any":
+        return tuple(specs), "required", None, parallel
+    if kind == "tool" and isinstance(choice.get("name"), str):
+        return tuple(specs), "required", choice["name"], parallel
+    return tuple(specs), "auto", None, parallel
 
 
 def _headers() -> list[tuple[str, str]]:

@@ -18,8 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..canonical import estimate_tokens
 from ..safejson import loads as strict_json
 from ..sse import SSEDecoder, SSEEvent
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolSpec
 
 __all__ = [
     "BadRequest",
@@ -35,6 +37,9 @@ __all__ = [
     "RequestInfo",
     "StreamDecoder",
     "StreamEncoder",
+    "ToolCall",
+    "ToolDelta",
+    "ToolSpec",
     "Usage",
     "go_duration",
     "parse_retry_after",
@@ -65,6 +70,18 @@ class RequestInfo:
     include_usage: bool = False  # OpenAI chat: stream_options.include_usage
     text: str = ""  # the conversation's text, system prompt included (faults keyed on content)
     last_role: str | None = None  # the last turn's role: "assistant" when the request ends in a prefill
+    #: function tools the request offers, and how it lets the model use them: ``tool_choice`` is
+    #: ``auto``, ``none`` or ``required``; ``forced_tool`` names the one tool it must call
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str = "auto"
+    forced_tool: str | None = None
+    parallel_tool_calls: bool = True
+    #: the tool calls of the conversation (``Attempt.tool_history``), the fingerprint of the
+    #: conversation before its trailing tool-calls + results turns, and how many assistant turns
+    #: called tools since the last user turn (the simulator's script reads it)
+    tool_history: tuple[dict[str, Any], ...] = ()
+    parent_fingerprint: str | None = None
+    tool_rounds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +102,15 @@ class Completion:
     """A whole answer: the simulator's, or what a fault pretends was produced.
 
     ``finish`` is canonical: ``stop``, ``length`` or ``content_filter``; each dialect maps it to
-    its own word (``end_turn``, ``max_tokens``, ``MAX_TOKENS``, ``SAFETY`` ...).
+    its own word (``end_turn``, ``max_tokens``, ``MAX_TOKENS``, ``SAFETY`` ...). An answer with
+    ``tool_calls`` that ends normally has finish ``stop`` too, which dialects write as their own
+    tool-call finish (``tool_calls``, ``tool_use``; Responses and Gemini have none).
     """
 
     text: str
     usage: Usage
     finish: str = "stop"
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class ErrorKind(enum.StrEnum):
@@ -204,6 +224,7 @@ class Event:
     tokens: int = 0
     finish: str | None = None  # canonical finish reason, when known (set when classifying)
     usage: Usage | None = None
+    tools: tuple[ToolDelta, ...] = ()  # what the event says about the answer's tool calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +237,7 @@ class EventInfo:
     usage: Usage | None = None
     error: dict[str, Any] | None = None
     ends_stream: bool = False  # True for the dialect's terminator (or terminal event)
+    tools: tuple[ToolDelta, ...] = ()  # tool calls: deltas of a stream event, whole calls of a body
 
 
 class StreamEncoder(ABC):
@@ -223,8 +245,9 @@ class StreamEncoder(ABC):
     (``sequence_number`` in Responses, block indexes in Anthropic)."""
 
     @abstractmethod
-    def start(self) -> list[Event]:
-        """Events before any content (may be empty)."""
+    def start(self, tool_calls: bool = False) -> list[Event]:
+        """Events before any content (may be empty); ``tool_calls`` when the answer begins with
+        tool calls rather than text (no text block or message item is opened then)."""
 
     @abstractmethod
     def content(self, text: str, tokens: int = 1) -> Event:
@@ -245,6 +268,22 @@ class StreamEncoder(ABC):
     def terminator(self) -> list[Event]:
         """The bare terminator (``[DONE]``); empty for dialects whose terminator is ``finish``."""
         return []
+
+    # tool calls: a dialect that carries them overrides these three; ``index`` is the call's
+    # position in the answer, and every event carries a :class:`ToolDelta` saying what it is
+    def tool_call_start(self, index: int, call: ToolCall) -> list[Event]:
+        """Events that open tool call ``index`` (its id and name)."""
+        raise NotImplementedError(f"{type(self).__name__} carries no tool calls")
+
+    def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
+        """Events carrying a fragment of call ``index``'s arguments (none for a dialect that
+        sends each call whole, like Gemini)."""
+        raise NotImplementedError(f"{type(self).__name__} carries no tool calls")
+
+    def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:
+        """Events that close call ``index``: its arguments are complete, or (``complete`` False)
+        they stop there because the answer hit its token limit."""
+        raise NotImplementedError(f"{type(self).__name__} carries no tool calls")
 
 
 class StreamDecoder(Protocol):
@@ -268,6 +307,9 @@ class Dialect(ABC):
     #: the media type of this dialect's streamed answers: a forwarding lane reads a response of
     #: this type as a stream, framed by :meth:`stream_decoder` (SSE unless the dialect says not)
     stream_media_type: str = "text/event-stream"
+    #: True when the dialect renders, encodes and classifies tool calls (the simulator answers a
+    #: dialect without them with text, tools offered or not)
+    carries_tool_calls: bool = False
     #: headers whose values must never be written anywhere (journal, logs)
     secret_headers: tuple[str, ...] = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
 
@@ -314,6 +356,22 @@ class Dialect(ABC):
     def ratelimit_headers(self, snap: RateLimitSnapshot, now: _dt.datetime | None = None) -> list[tuple[str, str]]:
         """Rate-limit headers in this provider's format; none by default (Gemini has none)."""
         return []
+
+
+def conversation_fields(conv: Conversation, tools: tuple[ToolSpec, ...]) -> dict[str, Any]:
+    """The :class:`RequestInfo` fields every dialect derives from its conversation the same way:
+    fingerprint, its parent's, the tool history, the script's round count and a token estimate."""
+    facts = conv.facts(tools)
+    return {
+        "fingerprint": facts.fingerprint,
+        "prompt_tokens": estimate_tokens(facts.text),
+        "tools": tools,
+        "tool_history": facts.tool_history,
+        "parent_fingerprint": facts.parent_fingerprint,
+        "tool_rounds": facts.tool_rounds,
+        "text": facts.text,
+        "last_role": conv.turns[-1][0] if conv.turns else None,
+    }
 
 
 def request_id(prefix: str = "req_") -> str:

@@ -29,8 +29,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..canonical import estimate_tokens, fingerprint
 from ..sse import SSEEvent, encode_comment, encode_event
+from ..toolcalls import Conversation, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -44,6 +44,7 @@ from .base import (
     RequestInfo,
     StreamEncoder,
     Usage,
+    conversation_fields,
     edge_html,
     json_event,
     json_loads_object,
@@ -163,7 +164,7 @@ _FINISH_IN = {
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
 }
-_ROLE = {"user": "user", "model": "assistant"}
+_ROLE = {"user": "user", "model": "assistant", "function": "function"}
 
 
 def gemini_error_object(spec: ErrorSpec, req: RequestInfo | None) -> tuple[int, dict[str, Any]]:
@@ -251,28 +252,27 @@ class Gemini(Dialect):
         contents = data.get("contents")
         if not isinstance(contents, list) or not contents:
             raise BadRequest("* GenerateContentRequest.contents: contents is not specified")
-        turns: list[tuple[str, str]] = []
+        conv = Conversation()
+        sys_inst = data.get("systemInstruction", data.get("system_instruction"))
+        conv.add("system", text_of(sys_inst.get("parts")) if isinstance(sys_inst, dict) else text_of(sys_inst))
         for i, content in enumerate(contents):
             if not isinstance(content, dict) or not isinstance(content.get("parts"), list):
                 raise BadRequest(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.")
-            turns.extend(_content_turns(_ROLE.get(str(content.get("role") or "user"), "user"), content["parts"]))
-        sys_inst = data.get("systemInstruction", data.get("system_instruction"))
-        system = text_of(sys_inst.get("parts")) if isinstance(sys_inst, dict) else text_of(sys_inst)
+            _content(conv, _ROLE.get(str(content.get("role") or "user"), "user"), content["parts"])
         config = data.get("generationConfig", data.get("generation_config")) or {}
         max_tokens = (
             config.get("maxOutputTokens", config.get("max_output_tokens")) if isinstance(config, dict) else None
         )
-        all_text = "\n".join([system] + [t for _, t in turns])
+        tools, choice, forced = _tools(data)
         return RequestInfo(
             dialect=self.name,
             operation="generate",
             model=model,
             stream=stream,
-            fingerprint=fingerprint(system, turns),
-            prompt_tokens=estimate_tokens(all_text),
-            text=all_text,
-            last_role=turns[-1][0] if turns else None,
             max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
+            tool_choice=choice,
+            forced_tool=forced,
+            **conversation_fields(conv, tools),
         )
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
@@ -339,21 +339,52 @@ def _read_chunk(obj: dict[str, Any]) -> tuple[str, str | None, Usage | None]:
     return text, finish, _parse_usage(obj.get("usageMetadata"))
 
 
-def _content_turns(role: str, parts: list[Any]) -> list[tuple[str, str]]:
-    """The (role, text) turns of one ``Content``, in Chat Completions' shape for a shared
-    fingerprint: each ``functionResponse`` part is one ``tool`` turn, the text parts make the
-    content's own turn, and ``functionCall`` parts carry no text (an assistant turn that only
-    calls tools is empty, like Chat's ``content: null``)."""
-    tools = [
+def _content(conv: Conversation, role: str, parts: list[Any]) -> None:
+    """One ``Content`` into the conversation, in Chat Completions' shape for a shared fingerprint:
+    each ``functionResponse`` part is one ``tool`` turn, the text parts make the content's own
+    turn, and a model's ``functionCall`` parts are its tool calls (Gemini has no call ids unless
+    the client set them: results pair with calls by name, in order)."""
+    calls = [p["functionCall"] for p in parts if isinstance(p, dict) and isinstance(p.get("functionCall"), dict)]
+    results = [
         p["functionResponse"] for p in parts if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict)
     ]
-    if not tools:
-        return [(role, text_of(parts))]
-    turns = [("tool", _tool_text(t.get("response"))) for t in tools]
-    rest = [p for p in parts if isinstance(p, dict) and "text" in p]
-    if rest:
-        turns.append((role, text_of(rest)))
-    return turns
+    for r in results:
+        conv.add_result(r.get("id"), r.get("name"), _tool_text(r.get("response")))
+    texts = [p for p in parts if isinstance(p, dict) and "text" in p and not p.get("thought")]
+    if calls and role == "assistant":
+        conv.add_calls([(c.get("id"), str(c.get("name") or ""), c.get("args") or {}) for c in calls], text_of(texts))
+    elif texts or not results:
+        conv.add("user" if role == "function" else role, text_of(texts))
+
+
+def _tools(data: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], str, str | None]:
+    """Function declarations offered and the function-calling mode (``toolConfig``)."""
+    raw = data.get("tools")
+    if raw is not None and not isinstance(raw, list):
+        raise BadRequest('Invalid JSON payload received. Unknown name "tools": expected a list.')
+    specs: list[ToolSpec] = []
+    for i, tool in enumerate(raw or []):
+        if not isinstance(tool, dict):
+            raise BadRequest(f"* GenerateContentRequest.tools[{i}]: must be an object.")
+        decls = tool.get("functionDeclarations", tool.get("function_declarations")) or []
+        for j, d in enumerate(decls if isinstance(decls, list) else []):
+            if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not d["name"]:
+                where = f"tools[{i}].function_declarations[{j}].name"
+                raise BadRequest(f"* GenerateContentRequest.{where}: Name is required.")
+            schema = d.get("parametersJsonSchema", d.get("parameters_json_schema", d.get("parameters")))
+            specs.append(ToolSpec(d["name"], schema if isinstance(schema, dict) else None))
+    tc = data.get("toolConfig", data.get("tool_config"))
+    fcc = (tc.get("functionCallingConfig", tc.get("function_calling_config")) if isinstance(tc, dict) else None) or {}
+    mode = str(fcc.get("mode") or "AUTO").upper() if isinstance(fcc, dict) else "AUTO"
+    if mode == "NONE":
+        return tuple(specs), "none", None
+    if mode == "ANY":
+        allowed = fcc.get("allowedFunctionNames", fcc.get("allowed_function_names")) or []
+        names = [n for n in allowed if isinstance(n, str)]
+        if names:
+            specs = [s for s in specs if s.name in names] or specs
+        return tuple(specs), "required", names[0] if len(names) == 1 else None
+    return tuple(specs), "auto", None
 
 
 def _tool_text(response: Any) -> str:

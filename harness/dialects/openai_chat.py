@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..canonical import estimate_tokens, fingerprint
 from ..sse import SSEEvent, encode_comment, encode_event
+from ..toolcalls import ALL_DONE, Conversation, ToolCall, ToolDelta, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -30,6 +30,7 @@ from .base import (
     RequestInfo,
     StreamEncoder,
     Usage,
+    conversation_fields,
     edge_html,
     go_duration,
     json_loads_object,
@@ -169,7 +170,14 @@ _DELAY_SENTENCE = re.compile(r" ?[^.]*\{delay\}[^.]*\.")
 
 _FINISH_OUT = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
 _FINISH_IN = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop"}
-_ROLE = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
+_ROLE = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+    "function": "function",
+}
 
 
 def openai_error_fields(spec: ErrorSpec, model: str | None) -> tuple[int, dict[str, Any]]:
@@ -226,6 +234,7 @@ class OpenAIChat(Dialect):
     """OpenAI Chat Completions. ``variant`` is ``openai`` (default), ``vllm`` or ``ollama``."""
 
     name = "openai-chat"
+    carries_tool_calls = True
 
     def __init__(self, variant: str = "openai") -> None:
         if variant not in ("openai", "vllm", "ollama"):
@@ -247,37 +256,38 @@ class OpenAIChat(Dialect):
         model = data.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("you must provide a model parameter")
-        system_parts: list[str] = []
-        turns: list[tuple[str, str]] = []
+        conv = Conversation()
         for i, msg in enumerate(messages):
             if not isinstance(msg, dict) or "role" not in msg:
                 raise BadRequest(f"Invalid value for 'messages[{i}]': expected an object with a 'role'.")
-            role = _ROLE.get(str(msg["role"]), "user")
-            text = text_of(msg.get("content"))
-            if role == "system":
-                system_parts.append(text)
-            else:
-                turns.append((role, text))
+            _message(conv, i, _ROLE.get(str(msg["role"]), "user"), msg)
         max_tokens = data.get("max_completion_tokens", data.get("max_tokens"))
         stream_opts = data.get("stream_options") or {}
-        all_text = "\n".join(system_parts + [t for _, t in turns])
+        tools, choice, forced = _tools(data)
         return RequestInfo(
             dialect=self.name,
             operation="chat",
             model=model,
             stream=bool(data.get("stream")),
-            fingerprint=fingerprint("\n".join(system_parts), turns),
-            prompt_tokens=estimate_tokens(all_text),
-            text=all_text,
-            last_role=turns[-1][0] if turns else None,
             max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
             include_usage=bool(isinstance(stream_opts, dict) and stream_opts.get("include_usage")),
+            tool_choice=choice,
+            forced_tool=forced,
+            parallel_tool_calls=data.get("parallel_tool_calls") is not False,
+            **conversation_fields(conv, tools),
         )
 
     def _headers(self) -> list[tuple[str, str]]:
         return openai_headers() if self.variant == "openai" else []  # vLLM and Ollama send none
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
+        message: dict[str, Any] = {"role": "assistant", "content": completion.text, "refusal": None}
+        if completion.tool_calls:
+            message["content"] = completion.text or None
+            message["tool_calls"] = [
+                {"id": call_id(c), "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in completion.tool_calls
+            ]
         body = {
             "id": "chatcmpl-" + request_id("")[:24],
             "object": "chat.completion",
@@ -286,9 +296,9 @@ class OpenAIChat(Dialect):
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": completion.text, "refusal": None},
+                    "message": message,
                     "logprobs": None,
-                    "finish_reason": _FINISH_OUT.get(completion.finish, "stop"),
+                    "finish_reason": _finish_out(req, completion),
                 }
             ],
             "usage": _usage(completion.usage),
@@ -331,8 +341,21 @@ class OpenAIChat(Dialect):
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return None
         fr = choice.get("finish_reason")
+        calls = choice["message"].get("tool_calls")
+        tools: tuple[ToolDelta, ...] = ()
+        if isinstance(calls, list):
+            n = len(calls)
+            tools = tuple(
+                ToolDelta(i, tc.get("id"), fn.get("name"), str(fn.get("arguments") or ""), fr != "length" or i < n - 1)
+                for i, tc in enumerate(calls)
+                if isinstance(tc, dict) and isinstance(fn := tc.get("function"), dict)
+            )
         return EventInfo(
-            EventKind.CONTENT, text=text, finish=_FINISH_IN.get(fr, fr), usage=_parse_usage(obj.get("usage"))
+            EventKind.CONTENT,
+            text=text,
+            finish=_FINISH_IN.get(fr, fr),
+            usage=_parse_usage(obj.get("usage")),
+            tools=tools,
         )
 
     def ratelimit_headers(self, snap: RateLimitSnapshot, now: Any = None) -> list[tuple[str, str]]:
@@ -363,17 +386,22 @@ class OpenAIChat(Dialect):
         choices = obj.get("choices") or []
         text = ""
         finish = None
+        tools: tuple[ToolDelta, ...] = ()
         if choices and isinstance(choices[0], dict):
             delta = choices[0].get("delta") or {}
             text = delta.get("content") or ""
+            if delta.get("tool_calls") or delta.get("function_call"):
+                tools = _deltas(delta)
             fr = choices[0].get("finish_reason")
             if fr:
                 finish = _FINISH_IN.get(fr, fr)
-        if text:
-            return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage)
+                if fr in _CALLS_DONE:
+                    tools += (ALL_DONE,)
+        if text or any(d.arguments for d in tools):
+            return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage, tools=tools)
         if finish or usage:
-            return EventInfo(EventKind.FINISH, finish=finish, usage=usage)
-        return EventInfo(EventKind.META)
+            return EventInfo(EventKind.FINISH, finish=finish, usage=usage, tools=tools)
+        return EventInfo(EventKind.META, tools=tools)
 
 
 def _vllm_type(status: int) -> str:
@@ -393,6 +421,99 @@ def _parse_usage(obj: Any) -> Usage | None:
         return Usage(int(obj.get("prompt_tokens") or 0), int(obj.get("completion_tokens") or 0))
     except (TypeError, ValueError):
         return None
+
+
+#: finish reasons that end every tool call of the answer normally (``stop`` when a named tool
+#: was forced: the API then says ``stop``, not ``tool_calls``)
+_CALLS_DONE = frozenset({"tool_calls", "function_call", "stop"})
+
+
+def call_id(call: ToolCall) -> str:
+    """A tool call id as OpenAI writes it."""
+    return "call_" + call.key[:24]
+
+
+def _finish_out(req: RequestInfo, completion: Completion) -> str:
+    if completion.tool_calls and completion.finish == "stop" and req.forced_tool is None:
+        return "tool_calls"
+    return _FINISH_OUT.get(completion.finish, "stop")
+
+
+def _deltas(delta: dict[str, Any]) -> tuple[ToolDelta, ...]:
+    """The tool-call deltas of one chunk (``delta.tool_calls``, or the legacy ``function_call``)."""
+    out = []
+    for tc in delta.get("tool_calls") or []:
+        if not isinstance(tc, dict):
+            continue
+        fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+        index = tc.get("index") if isinstance(tc.get("index"), int) else 0
+        out.append(ToolDelta(index, tc.get("id"), fn.get("name"), str(fn.get("arguments") or "")))
+    fc = delta.get("function_call")
+    if isinstance(fc, dict):
+        out.append(ToolDelta(0, None, fc.get("name"), str(fc.get("arguments") or "")))
+    return tuple(out)
+
+
+def _tools(data: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], str, str | None]:
+    """Function tools offered (``tools``, or the legacy ``functions``) and the ``tool_choice``."""
+    raw = data.get("tools")
+    if raw is not None and not isinstance(raw, list):
+        raise BadRequest(f"Invalid type for 'tools': expected an array, but got {type(raw).__name__} instead.")
+    specs: list[ToolSpec] = []
+    for i, tool in enumerate(raw or []):
+        if not isinstance(tool, dict):
+            raise BadRequest(f"Invalid type for 'tools[{i}]': expected an object.")
+        if tool.get("type", "function") != "function":
+            continue  # custom tools carry free text, not JSON arguments
+        fn = tool.get("function")
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise BadRequest(f"Missing required parameter: 'tools[{i}].function.name'.")
+        specs.append(ToolSpec(fn["name"], fn.get("parameters") if isinstance(fn.get("parameters"), dict) else None))
+    legacy = data.get("functions")
+    for i, fn in enumerate(legacy if isinstance(legacy, list) else []):
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise BadRequest(f"Missing required parameter: 'functions[{i}].name'.")
+        specs.append(ToolSpec(fn["name"], fn.get("parameters") if isinstance(fn.get("parameters"), dict) else None))
+    choice = data.get("tool_choice", data.get("function_call"))
+    if isinstance(choice, str):
+        return tuple(specs), choice if choice in ("none", "required") else "auto", None
+    if isinstance(choice, dict):
+        if choice.get("type") == "allowed_tools":
+            allowed = choice.get("allowed_tools") or {}
+            names = {(t.get("function") or {}).get("name") for t in allowed.get("tools") or [] if isinstance(t, dict)}
+            mode = allowed.get("mode")
+            return tuple(s for s in specs if s.name in names), "required" if mode == "required" else "auto", None
+        name = (choice.get("function") or {}).get("name") if "function" in choice else choice.get("name")
+        if isinstance(name, str):
+            return tuple(specs), "required", name
+    return tuple(specs), "auto", None
+
+
+def _message(conv: Conversation, i: int, role: str, msg: dict[str, Any]) -> None:
+    """One message into the conversation: text turns, an assistant's tool calls, tool results."""
+    text = text_of(msg.get("content"))
+    if role == "tool":
+        conv.add_result(msg.get("tool_call_id"), None, text)
+        return
+    if role == "function":  # the legacy result of a ``function_call``
+        conv.add_result(None, msg.get("name"), text)
+        return
+    calls = msg.get("tool_calls") if role == "assistant" else None
+    legacy = msg.get("function_call") if role == "assistant" else None
+    if not calls and not isinstance(legacy, dict):
+        conv.add(role, text)
+        return
+    out: list[tuple[str | None, str, Any]] = []
+    if not isinstance(calls, list | type(None)):
+        raise BadRequest(f"Invalid type for 'messages[{i}].tool_calls': expected an array.")
+    for j, tc in enumerate(calls or []):
+        fn = tc.get("function") if isinstance(tc, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise BadRequest(f"Missing required parameter: 'messages[{i}].tool_calls[{j}].function.name'.")
+        out.append((tc.get("id"), fn["name"], fn.get("arguments") or ""))
+    if isinstance(legacy, dict) and isinstance(legacy.get("name"), str):
+        out.append((None, legacy["name"], legacy.get("arguments") or ""))
+    conv.add_calls(out, text=text)
 
 
 class _ChatEncoder(StreamEncoder):
@@ -421,9 +542,26 @@ class _ChatEncoder(StreamEncoder):
             obj["usage"] = usage
         return encode_event(json.dumps(obj, separators=(",", ":")))
 
-    def start(self) -> list[Event]:
-        role = [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}]
+    def start(self, tool_calls: bool = False) -> list[Event]:
+        delta = {"role": "assistant", "content": None if tool_calls else ""}
+        role = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]
         return [Event(self._chunk(role), EventKind.META)]
+
+    def _tool_chunk(self, call: dict[str, Any]) -> bytes:
+        return self._chunk([{"index": 0, "delta": {"tool_calls": [call]}, "logprobs": None, "finish_reason": None}])
+
+    def tool_call_start(self, index: int, call: ToolCall) -> list[Event]:
+        cid = call_id(call)
+        opening = {"index": index, "id": cid, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        delta = ToolDelta(index, cid, call.name, total=len(call.arguments))
+        return [Event(self._tool_chunk(opening), EventKind.META, tools=(delta,))]
+
+    def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
+        data = self._tool_chunk({"index": index, "function": {"arguments": fragment}})
+        return [Event(data, EventKind.CONTENT, tokens=tokens, tools=(ToolDelta(index, arguments=fragment),))]
+
+    def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:
+        return []  # Chat ends a call by starting the next one, or by the finish reason
 
     def content(self, text: str, tokens: int = 1) -> Event:
         payload = self._prefix + json.dumps(text).encode() + self._suffix
@@ -432,8 +570,10 @@ class _ChatEncoder(StreamEncoder):
         return Event(b"data: " + payload + b"\n\n", EventKind.CONTENT, text=text, tokens=tokens)
 
     def finish(self, completion: Completion) -> list[Event]:
-        fin = [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": _FINISH_OUT.get(completion.finish, "stop")}]
-        out = [Event(self._chunk(fin), EventKind.FINISH)]
+        reason = _finish_out(self.req, completion)
+        fin = [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}]
+        done = (ALL_DONE,) if completion.tool_calls and reason in _CALLS_DONE else ()
+        out = [Event(self._chunk(fin), EventKind.FINISH, tools=done)]
         if self.req.include_usage:
             out.append(Event(self._chunk([], _usage(completion.usage)), EventKind.FINISH))
         return out + self.terminator()

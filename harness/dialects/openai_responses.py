@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..canonical import estimate_tokens, fingerprint
 from ..sse import SSEEvent, encode_comment, encode_event
+from ..toolcalls import Conversation, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -30,6 +30,7 @@ from .base import (
     RequestInfo,
     StreamEncoder,
     Usage,
+    conversation_fields,
     edge_html,
     json_event,
     json_loads_object,
@@ -80,22 +81,27 @@ class OpenAIResponses(Dialect):
         if not isinstance(model, str) or not model:
             raise BadRequest("Missing required parameter: 'model'.")
         instructions = data.get("instructions")
-        system_parts = [text_of(instructions)] if instructions else []
-        turns = _input_turns(data.get("input"), system_parts)
-        if not turns and not (data.get("previous_response_id") or data.get("conversation") or data.get("prompt")):
+        conv = Conversation()
+        if instructions:
+            conv.add("system", text_of(instructions))
+        _input_turns(data.get("input"), conv)
+        if not conv.turns and not (data.get("previous_response_id") or data.get("conversation") or data.get("prompt")):
             raise BadRequest("Missing required parameter: 'input'.")
         max_tokens = data.get("max_output_tokens")
-        all_text = "\n".join(system_parts + [t for _, t in turns])
+        tools, choice, forced = _tools(data)
+        fields = conversation_fields(conv, tools)
+        if data.get("previous_response_id"):
+            fields["tool_rounds"] += _orphan_rounds(conv)
         return RequestInfo(
             dialect=self.name,
             operation="responses",
             model=model,
             stream=bool(data.get("stream")),
-            fingerprint=fingerprint("\n".join(system_parts), turns),
-            prompt_tokens=estimate_tokens(all_text),
-            text=all_text,
-            last_role=turns[-1][0] if turns else None,
             max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
+            tool_choice=choice,
+            forced_tool=forced,
+            parallel_tool_calls=data.get("parallel_tool_calls") is not False,
+            **fields,
         )
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
@@ -168,22 +174,20 @@ class OpenAIResponses(Dialect):
         return EventInfo(EventKind.META)
 
 
-def _input_turns(items: Any, system_parts: list[str]) -> list[tuple[str, str]]:
-    """Normalise ``input`` to (role, text) turns, appending system/developer text to
-    ``system_parts``, so the conversation fingerprints as it would in Chat Completions.
+def _input_turns(items: Any, conv: Conversation) -> None:
+    """``input`` into the conversation, so it fingerprints as it would in Chat Completions.
 
-    Tool traffic is folded the way Chat Completions carries it: a ``function_call`` item is part
-    of the assistant turn before it (or opens an empty one, like an assistant message whose
-    content is null), and each ``function_call_output`` is one ``tool`` turn. Reasoning and other
-    items carry no conversation text and are skipped.
+    A ``function_call`` item joins the assistant message before it (or opens an empty assistant
+    turn, like a Chat message whose content is null), and each ``function_call_output`` is one
+    ``tool`` turn. Reasoning and other items carry no conversation text and are skipped.
     """
     if items is None:
-        return []
+        return
     if isinstance(items, str):
-        return [("user", items)]
+        conv.add("user", items)
+        return
     if not isinstance(items, list):
         raise BadRequest("Invalid type for 'input': expected a string or an array of input items.")
-    turns: list[tuple[str, str]] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise BadRequest(f"Invalid type for 'input[{i}]': expected an object.")
@@ -191,18 +195,50 @@ def _input_turns(items: Any, system_parts: list[str]) -> list[tuple[str, str]]:
         if itype == "message":
             if "role" not in item:
                 raise BadRequest(f"Missing required parameter: 'input[{i}].role'.")
-            role = _ROLE.get(str(item["role"]), "user")
-            text = text_of(item.get("content"))
-            if role == "system":
-                system_parts.append(text)
-            else:
-                turns.append((role, text))
+            conv.add(_ROLE.get(str(item["role"]), "user"), text_of(item.get("content")))
         elif itype == "function_call":
-            if not turns or turns[-1][0] != "assistant":
-                turns.append(("assistant", ""))
+            if not isinstance(item.get("name"), str):
+                raise BadRequest(f"Missing required parameter: 'input[{i}].name'.")
+            conv.add_calls([(item.get("call_id"), item["name"], item.get("arguments") or "")])
         elif itype == "function_call_output":
-            turns.append(("tool", text_of(item.get("output"))))
-    return turns
+            conv.add_result(item.get("call_id"), None, text_of(item.get("output")))
+
+
+def _orphan_rounds(conv: Conversation) -> int:
+    """With ``previous_response_id`` the calls live on the server, and the input holds only their
+    results: results whose call is not in the input stand for one round of the script."""
+    paired = sum(1 for c in conv.calls if c.has_result)
+    results = sum(1 for t in conv.turns if t[0] == "tool")
+    return 1 if results > paired else 0
+
+
+def _tools(data: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], str, str | None]:
+    """Function tools offered (built-in tools such as ``web_search`` are not function calls) and
+    the ``tool_choice``."""
+    raw = data.get("tools")
+    if raw is not None and not isinstance(raw, list):
+        raise BadRequest("Invalid type for 'tools': expected an array.")
+    specs: list[ToolSpec] = []
+    for i, tool in enumerate(raw or []):
+        if not isinstance(tool, dict):
+            raise BadRequest(f"Invalid type for 'tools[{i}]': expected an object.")
+        if tool.get("type") != "function":
+            continue
+        if not isinstance(tool.get("name"), str) or not tool["name"]:
+            raise BadRequest(f"Missing required parameter: 'tools[{i}].name'.")
+        params = tool.get("parameters")
+        specs.append(ToolSpec(tool["name"], params if isinstance(params, dict) else None))
+    choice = data.get("tool_choice")
+    if isinstance(choice, str):
+        return tuple(specs), choice if choice in ("none", "required") else "auto", None
+    if isinstance(choice, dict):
+        if choice.get("type") == "allowed_tools":
+            names = {t.get("name") for t in choice.get("tools") or [] if isinstance(t, dict)}
+            mode = "required" if choice.get("mode") == "required" else "auto"
+            return tuple(s for s in specs if s.name in names), mode, None
+        if choice.get("type") == "function" and isinstance(choice.get("name"), str):
+            return tuple(specs), "required", choice["name"]
+    return tuple(specs), "auto", None
 
 
 def _finish_of(resp: dict[str, Any]) -> str | None:

@@ -26,9 +26,10 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ..dialects import dialects_for
-from ..dialects.base import BadRequest, Dialect, ErrorKind, ErrorSpec, Event, EventKind, Rendered
+from ..dialects.base import BadRequest, Dialect, ErrorKind, ErrorSpec, Event, EventKind, Rendered, RequestInfo
 from ..journal import Attempt, EndReason, Journal, redact_headers, redact_url
 from ..redact import redact_text
+from ..toolcalls import ToolCallLog
 from ..webguard import GuardedServer, describe_error
 from .hooks import AttemptContext, Close, CloseMode, ConnectionAction, FaultHook, Intervention
 from .upstream import Upstream, UpstreamFailure, UpstreamResponse
@@ -228,6 +229,10 @@ class Lane:
         attempt.model = req.model
         attempt.stream = req.stream
         attempt.fingerprint = req.fingerprint
+        if req.tools or req.tool_history:
+            attempt.parent_fingerprint = req.parent_fingerprint
+            attempt.tool_history = list(req.tool_history) or None
+            attempt.tools_offered = [t.name for t in req.tools] or None
 
         ctx = AttemptContext(self.name, attempt, dialect, req, headers, self.time_scale)
         intervention = self.faults.decide(ctx) if self.faults is not None else None
@@ -294,7 +299,7 @@ class Lane:
             extra = iv.response_headers(ctx, up.status) if iv is not None else []
             if up.events is None:
                 rendered = Rendered(up.status, _merge(up.headers, extra), up.body or b"")
-                return self._rendered(rendered, attempt, dialect=dialect)
+                return self._rendered(rendered, attempt, dialect=dialect, req=req)
             if extra:
                 up.headers = _merge(up.headers, extra)
             return await self._stream(request, ctx, up, iv)
@@ -304,7 +309,13 @@ class Lane:
             await up.aclose()
 
     def _rendered(
-        self, r: Rendered, attempt: Attempt, *, keep_reason: bool = False, dialect: Dialect | None = None
+        self,
+        r: Rendered,
+        attempt: Attempt,
+        *,
+        keep_reason: bool = False,
+        dialect: Dialect | None = None,
+        req: RequestInfo | None = None,
     ) -> web.Response:
         """A whole response; the attempt ends when it is written."""
         now = self.journal.now()
@@ -329,6 +340,12 @@ class Lane:
                 attempt.usage = info.usage.to_dict() if info.usage else None
                 attempt.tokens = info.usage.output_tokens if info.usage else max(1, len(info.text) // 4)
                 attempt.t_first_token = attempt.t_last_token = now
+        if r.status < 400 and req is not None and req.tools and dialect is not None:
+            info = dialect.read_completion(r.body)
+            if info is not None and info.tools:
+                log = ToolCallLog()
+                log.feed(info.tools)
+                attempt.tool_calls = log.result(req.tools, info.finish)
         return web.Response(status=r.status, headers=CIMultiDict(r.headers), body=r.body)
 
     async def _stream(
@@ -346,6 +363,7 @@ class Lane:
         assert up.events is not None
         items: AsyncIterator[Any] = iv.transform(ctx, up.events) if iv is not None else up.events
         saw_terminator = saw_error = saw_finish = False
+        tools = ToolCallLog()
         try:
             async for item in items:
                 if isinstance(item, Close):
@@ -353,7 +371,7 @@ class Lane:
                     return resp
                 if not item:
                     continue
-                ended = _account(attempt, item, journal)
+                ended = _account(attempt, item, journal, tools)
                 if ended is EventKind.TERMINATOR:
                     saw_terminator = True
                 elif ended is EventKind.ERROR:
@@ -375,6 +393,9 @@ class Lane:
             if attempt.end_reason == EndReason.UNKNOWN.value:
                 attempt.end_reason = EndReason.CLIENT_GONE.value
             return resp
+        finally:
+            if tools.calls:
+                attempt.tool_calls = tools.result(ctx.request.tools, attempt.finish)
         if saw_error:
             attempt.end_reason = EndReason.INBAND_ERROR.value
         elif saw_terminator:
@@ -431,10 +452,11 @@ def _with_headers(r: Rendered, extra: list[tuple[str, str]]) -> Rendered:
     return Rendered(r.status, _merge(r.headers, extra), r.body) if extra else r
 
 
-def _account(attempt: Attempt, batch: list[Event], journal: Journal) -> EventKind | None:
+def _account(attempt: Attempt, batch: list[Event], journal: Journal, tools: ToolCallLog) -> EventKind | None:
     """Update counters and token times from one batch about to be written, in one pass (this is
     the lane's per-event path); returns ``ERROR``, ``TERMINATOR`` or ``FINISH`` if the batch
-    carries one (in that order of precedence)."""
+    carries one (in that order of precedence). Tool-call argument fragments count as tokens
+    (their events have no text) and go to ``tools``."""
     now = None
     ended: EventKind | None = None
     for ev in batch:
@@ -447,7 +469,9 @@ def _account(attempt: Attempt, batch: list[Event], journal: Journal) -> EventKin
             ended = kind
         elif kind is EventKind.FINISH and ended is None:
             ended = kind
-        if ev.text:  # content events, and Gemini's last chunk, which carries words and the finish
+        if ev.tools:
+            tools.feed(ev.tools)
+        if ev.text or ev.tokens:  # content (text or tool arguments), and Gemini's last chunk
             now = now if now is not None else journal.now()
             if attempt.t_first_token is None:
                 attempt.t_first_token = now

@@ -200,7 +200,8 @@ def _classified(events: list[SSEEvent], dialect: Dialect) -> list[Event]:
     out = []
     for ev in events:
         info = dialect.classify(ev)
-        out.append(Event(ev.raw, info.kind, info.text, _tokens(info.text), info.finish, info.usage))
+        tokens = _tokens(info.text) if not info.tools else _tokens("".join(d.arguments for d in info.tools))
+        out.append(Event(ev.raw, info.kind, info.text, tokens, info.finish, info.usage, info.tools))
     return out
 
 
