@@ -388,6 +388,7 @@ class _Open:
     name: str | None
     parts: list[str] = field(default_factory=list)
     done: bool = False
+    whole: bool = False  # opened and finished by one delta: sent whole (a body, Gemini)
 
 
 class ToolCallLog:
@@ -412,7 +413,7 @@ class ToolCallLog:
             if cur is None or (opening and cur.done and d.name is not None):
                 if not opening and not d.arguments:
                     continue  # the end of a block that was not a tool call (Anthropic's text block)
-                cur = _Open(d.id, d.name)
+                cur = _Open(d.id, d.name, whole=d.done)
                 self.calls.append(cur)
                 self._by_index[d.index] = cur
                 for c in self.calls[:-1]:
@@ -430,12 +431,13 @@ class ToolCallLog:
     def add(self, call_id: str | None, name: str | None, arguments: Any, complete: bool = True) -> None:
         """A whole call, as a non-streamed body carries it (arguments as text or an object)."""
         text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
-        self.calls.append(_Open(call_id, name, [text], complete))
+        self.calls.append(_Open(call_id, name, [text], complete, whole=complete))
 
     def result(self, tools: Sequence[ToolSpec] = (), finish: str | None = None) -> list[dict[str, Any]] | None:
         """The calls as the journal records them; None when the answer carried none. An answer
-        that ended with finish ``length`` was cut while writing its last call, whatever its events
-        said (Anthropic closes the block anyway)."""
+        that ended with finish ``length`` was cut while writing its last streamed call, whatever
+        its events said (Anthropic closes the block anyway); a call that came whole in one piece
+        (Gemini's, which drops a cut call instead) says for itself whether it is complete."""
         if not self.calls:
             return None
         by_name = {t.name: t for t in tools}
@@ -448,7 +450,7 @@ class ToolCallLog:
                 {
                     "id": c.id,
                     "name": c.name,
-                    "arguments_complete": c.done and not (finish == "length" and i == last),
+                    "arguments_complete": c.done and (c.whole or not (finish == "length" and i == last)),
                     "arguments_valid": arguments_valid(raw, spec),
                     "args_sha": args_sha(raw),
                     "arguments_chars": len(raw),

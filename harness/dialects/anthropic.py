@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..sse import SSEEvent, encode_event
-from ..toolcalls import Conversation, ToolSpec
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -176,6 +176,7 @@ class AnthropicMessages(Dialect):
     """The Messages API as api.anthropic.com serves it."""
 
     name = "anthropic"
+    carries_tool_calls = True
 
     def matches(self, method: str, path: str) -> bool:
         return path.rstrip("/").endswith("/messages")
@@ -219,13 +220,20 @@ class AnthropicMessages(Dialect):
         )
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
+        content: list[dict[str, Any]] = []
+        if completion.text or not completion.tool_calls:
+            content.append({"type": "text", "text": completion.text})
+        content += [
+            {"type": "tool_use", "id": tool_use_id(c), "name": c.name, "input": _input_of(c.arguments)}
+            for c in completion.tool_calls
+        ]
         body = {
             "id": "msg_" + request_id("")[:24],
             "type": "message",
             "role": "assistant",
             "model": req.model,
-            "content": [{"type": "text", "text": completion.text}],
-            "stop_reason": _STOP_OUT.get(completion.finish, "end_turn"),
+            "content": content,
+            "stop_reason": _stop_out(completion),
             "stop_sequence": None,
             "usage": _usage(completion.usage),
         }
@@ -250,11 +258,24 @@ class AnthropicMessages(Dialect):
         try:
             obj = json.loads(body)
             text = "".join(b.get("text") or "" for b in obj["content"] if b.get("type") == "text")
+            uses = [b for b in obj["content"] if b.get("type") == "tool_use"]
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
         stop = obj.get("stop_reason")
         finish = _STOP_IN.get(stop, stop) if stop else None
-        return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=_parse_usage(obj.get("usage")))
+        n = len(uses)  # max_tokens cuts the last block
+        tools = tuple(
+            ToolDelta(
+                i,
+                b.get("id"),
+                b.get("name"),
+                json.dumps(b.get("input"), ensure_ascii=False),
+                i < n - 1 or finish != "length",
+            )
+            for i, b in enumerate(uses)
+        )
+        usage = _parse_usage(obj.get("usage"))
+        return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage, tools=tools)
 
     def ratelimit_headers(self, snap: RateLimitSnapshot, now: _dt.datetime | None = None) -> list[tuple[str, str]]:
         """``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-*``; resets are
@@ -288,7 +309,18 @@ class AnthropicMessages(Dialect):
             delta = obj.get("delta") or {}
             if delta.get("type") == "text_delta":
                 return EventInfo(EventKind.CONTENT, text=str(delta.get("text") or ""))
+            if delta.get("type") == "input_json_delta":
+                part = str(delta.get("partial_json") or "")
+                kind = EventKind.CONTENT if part else EventKind.META
+                return EventInfo(kind, tools=(ToolDelta(_block(obj), arguments=part),))
             return EventInfo(EventKind.META)
+        if etype == "content_block_start":
+            block = obj.get("content_block") if isinstance(obj.get("content_block"), dict) else {}
+            if block.get("type") == "tool_use":
+                return EventInfo(EventKind.META, tools=(ToolDelta(_block(obj), block.get("id"), block.get("name")),))
+            return EventInfo(EventKind.META)
+        if etype == "content_block_stop":
+            return EventInfo(EventKind.META, tools=(ToolDelta(_block(obj), done=True),))
         if etype == "ping":
             return EventInfo(EventKind.KEEPALIVE)
         if etype == "message_delta":
@@ -359,6 +391,32 @@ def _tools(data: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], str, str | None,
     return tuple(specs), "auto", None, parallel
 
 
+def tool_use_id(call: ToolCall) -> str:
+    """A ``tool_use`` block id as Anthropic writes it."""
+    return "toolu_01" + call.key[:22]
+
+
+def _block(obj: dict[str, Any]) -> int:
+    index = obj.get("index")
+    return index if isinstance(index, int) else 0
+
+
+def _stop_out(completion: Completion) -> str:
+    if completion.tool_calls and completion.finish == "stop":
+        return "tool_use"
+    return _STOP_OUT.get(completion.finish, "end_turn")
+
+
+def _input_of(arguments: str) -> dict[str, Any]:
+    """A ``tool_use`` block's ``input`` object: the API always sends an object in a whole body,
+    so arguments that do not parse (cut by the token limit) are an empty one."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _headers() -> list[tuple[str, str]]:
     """``request-id`` is what the SDK surfaces as ``APIStatusError.request_id``."""
     return [("request-id", request_id()), ("anthropic-organization-id", _ORG_ID)]
@@ -387,12 +445,14 @@ class _MessagesEncoder(StreamEncoder):
     def __init__(self, req: RequestInfo) -> None:
         self.req = req
         self.id = "msg_" + request_id("")[:24]
+        self._first_tool_block = 1  # block 0 is the text block, unless the answer starts with tools
 
     @staticmethod
-    def _event(obj: dict[str, Any], kind: EventKind) -> Event:
-        return Event(encode_event(json.dumps(obj, separators=(",", ":")), event=obj["type"]), kind)
+    def _event(obj: dict[str, Any], kind: EventKind, tool: ToolDelta | None = None, tokens: int = 0) -> Event:
+        data = encode_event(json.dumps(obj, separators=(",", ":")), event=obj["type"])
+        return Event(data, kind, tokens=tokens, tools=(tool,) if tool is not None else ())
 
-    def start(self) -> list[Event]:
+    def start(self, tool_calls: bool = False) -> list[Event]:
         message = {
             "id": self.id,
             "type": "message",
@@ -403,13 +463,41 @@ class _MessagesEncoder(StreamEncoder):
             "stop_sequence": None,
             "usage": _usage(Usage(self.req.prompt_tokens, 1)),
         }
+        started = self._event({"type": "message_start", "message": message}, EventKind.META)
+        if tool_calls:
+            self._first_tool_block = 0
+            return [started, self.keepalive()]
         return [
-            self._event({"type": "message_start", "message": message}, EventKind.META),
+            started,
             self._event(
                 {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
                 EventKind.META,
             ),
             self.keepalive(),
+        ]
+
+    def tool_call_start(self, index: int, call: ToolCall) -> list[Event]:
+        block = self._first_tool_block + index
+        tid = tool_use_id(call)
+        opening = {"type": "tool_use", "id": tid, "name": call.name, "input": {}}
+        first = ToolDelta(block, tid, call.name, total=len(call.arguments))
+        return [
+            self._event(
+                {"type": "content_block_start", "index": block, "content_block": opening}, EventKind.META, first
+            ),
+            self._event(_json_delta(block, ""), EventKind.META),
+        ]
+
+    def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
+        block = self._first_tool_block + index
+        delta = ToolDelta(block, arguments=fragment)
+        return [self._event(_json_delta(block, fragment), EventKind.CONTENT, delta, tokens)]
+
+    def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:
+        # the API closes the block even when max_tokens cut it; the finish says it was cut
+        block = self._first_tool_block + index
+        return [
+            self._event({"type": "content_block_stop", "index": block}, EventKind.META, ToolDelta(block, done=True))
         ]
 
     def content(self, text: str, tokens: int = 1) -> Event:
@@ -419,11 +507,14 @@ class _MessagesEncoder(StreamEncoder):
         u = completion.usage
         delta = {
             "type": "message_delta",
-            "delta": {"stop_reason": _STOP_OUT.get(completion.finish, "end_turn"), "stop_sequence": None},
+            "delta": {"stop_reason": _stop_out(completion), "stop_sequence": None},
             "usage": {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens},
         }
+        text_block = (
+            [] if completion.tool_calls else [self._event({"type": "content_block_stop", "index": 0}, EventKind.META)]
+        )
         return [
-            self._event({"type": "content_block_stop", "index": 0}, EventKind.META),
+            *text_block,
             self._event(delta, EventKind.FINISH),
             self._event({"type": "message_stop"}, EventKind.TERMINATOR),
         ]
@@ -434,6 +525,14 @@ class _MessagesEncoder(StreamEncoder):
     def error(self, spec: ErrorSpec) -> list[Event]:
         _, err = anthropic_error_object(spec, self.req)
         return [self._event({"type": "error", "error": err}, EventKind.ERROR)]
+
+
+def _json_delta(block: int, fragment: str) -> dict[str, Any]:
+    return {
+        "type": "content_block_delta",
+        "index": block,
+        "delta": {"type": "input_json_delta", "partial_json": fragment},
+    }
 
 
 # the only part of a text delta that changes is the text: format the rest once

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..sse import SSEEvent, encode_comment, encode_event
-from ..toolcalls import Conversation, ToolSpec
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -229,6 +229,7 @@ class Gemini(Dialect):
     """The Gemini API (Google AI Studio and Vertex AI paths)."""
 
     name = "gemini"
+    carries_tool_calls = True
 
     def matches(self, method: str, path: str) -> bool:
         return _PATH.match(path) is not None
@@ -276,9 +277,7 @@ class Gemini(Dialect):
         )
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
-        body = _chunk(
-            req, completion.text, _FINISH_OUT.get(completion.finish, "STOP"), completion.usage, _response_id()
-        )
+        body = _chunk(req, _parts(completion), _finish_word(completion), completion.usage, _response_id())
         return Rendered(200, _headers("application/json; charset=UTF-8"), json.dumps(body).encode())
 
     def render_error(self, spec: ErrorSpec, req: RequestInfo | None = None) -> Rendered:
@@ -301,8 +300,8 @@ class Gemini(Dialect):
             return None
         if not isinstance(obj, dict) or not ("candidates" in obj or "promptFeedback" in obj):
             return None
-        text, finish, usage = _read_chunk(obj)
-        return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage)
+        text, finish, usage, tools = _read_chunk(obj)
+        return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage, tools=tools)
 
     def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
         return super().stream_headers(req) + _headers(None)
@@ -317,26 +316,34 @@ class Gemini(Dialect):
         if obj.get("error") is not None:
             err = obj["error"]
             return EventInfo(EventKind.ERROR, error=err if isinstance(err, dict) else {"message": str(err)})
-        text, finish, usage = _read_chunk(obj)
+        text, finish, usage, tools = _read_chunk(obj)
         if finish is not None:
-            return EventInfo(EventKind.TERMINATOR, text=text, finish=finish, usage=usage, ends_stream=True)
-        if text:
-            return EventInfo(EventKind.CONTENT, text=text, usage=usage)
+            return EventInfo(EventKind.TERMINATOR, text=text, finish=finish, usage=usage, ends_stream=True, tools=tools)
+        if text or tools:
+            return EventInfo(EventKind.CONTENT, text=text, usage=usage, tools=tools)
         return EventInfo(EventKind.META, usage=usage)
 
 
-def _read_chunk(obj: dict[str, Any]) -> tuple[str, str | None, Usage | None]:
-    """Answer text, canonical finish and usage of one ``GenerateContentResponse``."""
+def _read_chunk(obj: dict[str, Any]) -> tuple[str, str | None, Usage | None, tuple[ToolDelta, ...]]:
+    """Answer text, canonical finish, usage and whole function calls of one
+    ``GenerateContentResponse`` (Gemini never sends part of a call)."""
     candidates = obj.get("candidates") or []
     cand = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
     parts = (cand.get("content") or {}).get("parts") or []
     # thought parts are reasoning summaries, not the answer
     text = "".join(p.get("text") or "" for p in parts if isinstance(p, dict) and not p.get("thought"))
+    calls = [p["functionCall"] for p in parts if isinstance(p, dict) and isinstance(p.get("functionCall"), dict)]
+    tools = tuple(
+        ToolDelta(
+            i, fc.get("id"), str(fc.get("name") or ""), json.dumps(fc.get("args") or {}, ensure_ascii=False), True
+        )
+        for i, fc in enumerate(calls)
+    )
     reason = cand.get("finishReason")
     finish = _FINISH_IN.get(reason, str(reason).lower()) if reason else None
     if finish is None and (obj.get("promptFeedback") or {}).get("blockReason"):
         finish = "content_filter"  # the prompt was blocked: no candidates, and the stream ends here
-    return text, finish, _parse_usage(obj.get("usageMetadata"))
+    return text, finish, _parse_usage(obj.get("usageMetadata")), tools
 
 
 def _content(conv: Conversation, role: str, parts: list[Any]) -> None:
@@ -425,10 +432,47 @@ def _parse_usage(obj: Any) -> Usage | None:
         return None
 
 
-def _chunk(req: RequestInfo, text: str, finish: str, usage: Usage, response_id: str) -> dict[str, Any]:
+def _parts(completion: Completion) -> list[dict[str, Any]]:
+    """The answer's parts: its text, or its function calls. A call cut by the token limit is not
+    sent at all (Gemini sends calls whole or not at all), and arguments that are not a JSON object
+    cannot be written as ``args``: :func:`_finish_word` then says ``MALFORMED_FUNCTION_CALL``."""
+    if not completion.tool_calls:
+        return [{"text": completion.text}]
+    calls = completion.tool_calls[:-1] if completion.finish == "length" else completion.tool_calls
+    parts = [{"text": completion.text}] if completion.text else []
+    for c in calls:
+        args = _args_of(c.arguments)
+        if args is None:
+            return []
+        parts.append({"functionCall": {"name": c.name, "args": args}})
+    return parts
+
+
+def _args_of(arguments: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _finish_word(completion: Completion) -> str:
+    if (
+        completion.tool_calls
+        and completion.finish == "stop"
+        and any(_args_of(c.arguments) is None for c in completion.tool_calls)
+    ):
+        return "MALFORMED_FUNCTION_CALL"
+    return _FINISH_OUT.get(completion.finish, "STOP")
+
+
+def _chunk(
+    req: RequestInfo, parts: list[dict[str, Any]], finish: str, usage: Usage, response_id: str
+) -> dict[str, Any]:
     """One ``GenerateContentResponse``: the whole answer, or the last chunk of a stream."""
+    content: dict[str, Any] = {"parts": parts, "role": "model"} if parts else {}
     return {
-        "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": finish, "index": 0}],
+        "candidates": [{"content": content, "finishReason": finish, "index": 0}],
         "usageMetadata": _usage_meta(usage),
         "modelVersion": req.model,
         "responseId": response_id,
@@ -457,7 +501,7 @@ class _GeminiEncoder(StreamEncoder):
             b'}],"role":"model"},"index":0}],' + json.dumps(tail, separators=(",", ":"))[1:].encode() + b"\n\n"
         )
 
-    def start(self) -> list[Event]:
+    def start(self, tool_calls: bool = False) -> list[Event]:
         return []
 
     def content(self, text: str, tokens: int = 1) -> Event:
@@ -468,9 +512,32 @@ class _GeminiEncoder(StreamEncoder):
             tokens=tokens,
         )
 
+    def tool_call_start(self, index: int, call: ToolCall) -> list[Event]:
+        return []  # Gemini sends each call whole, in the answer's last chunk
+
+    def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
+        return []
+
+    def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:
+        return []
+
     def finish(self, completion: Completion) -> list[Event]:
-        chunk = _chunk(self.req, "", _FINISH_OUT.get(completion.finish, "STOP"), completion.usage, self.response_id)
-        return [Event(encode_event(json.dumps(chunk, separators=(",", ":"))), EventKind.TERMINATOR)]
+        if not completion.tool_calls:
+            parts: list[dict[str, Any]] = [{"text": ""}]
+            chunk = _chunk(
+                self.req, parts, _FINISH_OUT.get(completion.finish, "STOP"), completion.usage, self.response_id
+            )
+            return [Event(encode_event(json.dumps(chunk, separators=(",", ":"))), EventKind.TERMINATOR)]
+        parts = _parts(completion)
+        chunk = _chunk(self.req, parts, _finish_word(completion), completion.usage, self.response_id)
+        calls = [p["functionCall"] for p in parts if "functionCall" in p]
+        tools = tuple(
+            ToolDelta(i, None, fc["name"], json.dumps(fc["args"], ensure_ascii=False), True)
+            for i, fc in enumerate(calls)
+        )
+        data = encode_event(json.dumps(chunk, separators=(",", ":"), ensure_ascii=False))
+        # every token of the answer arrives with this chunk
+        return [Event(data, EventKind.TERMINATOR, tokens=completion.usage.output_tokens, tools=tools)]
 
     def keepalive(self) -> Event:
         # Gemini itself never sends one; this comment is what a relay in front of it adds, and is

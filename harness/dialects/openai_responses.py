@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..sse import SSEEvent, encode_comment, encode_event
-from ..toolcalls import Conversation, ToolSpec
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -67,6 +67,7 @@ class OpenAIResponses(Dialect):
     """The Responses API as api.openai.com serves it."""
 
     name = "openai-responses"
+    carries_tool_calls = True
 
     def matches(self, method: str, path: str) -> bool:
         return path.rstrip("/").endswith("/responses")
@@ -106,11 +107,16 @@ class OpenAIResponses(Dialect):
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
         status, reason = _FINISH_OUT.get(completion.finish, _FINISH_OUT["stop"])
-        item = _message_item(
-            "msg_" + request_id("")[:24], completion.text, "completed" if reason is None else "incomplete"
-        )
+        item_status = "completed" if reason is None else "incomplete"
+        output = []
+        if completion.text or not completion.tool_calls:
+            output.append(_message_item("msg_" + request_id("")[:24], completion.text, item_status))
+        n = len(completion.tool_calls)
+        for k, c in enumerate(completion.tool_calls):
+            last_cut = reason is not None and k == n - 1
+            output.append(_call_item(c, c.arguments, "incomplete" if last_cut else "completed"))
         body = _response_obj(
-            "resp_" + request_id(""), req, status, [item], usage=_usage(completion.usage), incomplete=reason
+            "resp_" + request_id(""), req, status, output, usage=_usage(completion.usage), incomplete=reason
         )
         return Rendered(200, [("content-type", "application/json"), *openai_headers()], json.dumps(body).encode())
 
@@ -135,9 +141,15 @@ class OpenAIResponses(Dialect):
                 for part in item.get("content") or []
                 if part.get("type") == "output_text"
             )
+            tools = tuple(
+                ToolDelta(i, item.get("call_id"), item.get("name"), str(item.get("arguments") or ""), _done(item))
+                for i, item in enumerate(obj["output"])
+                if item.get("type") == "function_call"
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
-        return EventInfo(EventKind.CONTENT, text=text, finish=_finish_of(obj), usage=_parse_usage(obj.get("usage")))
+        usage = _parse_usage(obj.get("usage"))
+        return EventInfo(EventKind.CONTENT, text=text, finish=_finish_of(obj), usage=usage, tools=tools)
 
     def ratelimit_headers(self, snap: RateLimitSnapshot, now: Any = None) -> list[tuple[str, str]]:
         return openai_ratelimit_headers(snap)
@@ -155,6 +167,26 @@ class OpenAIResponses(Dialect):
         etype = obj.get("type") or event.event
         if etype == "response.output_text.delta":
             return EventInfo(EventKind.CONTENT, text=str(obj.get("delta") or ""))
+        if etype == "response.function_call_arguments.delta":
+            delta = str(obj.get("delta") or "")
+            kind = EventKind.CONTENT if delta else EventKind.META
+            return EventInfo(kind, tools=(ToolDelta(_index(obj), arguments=delta),))
+        if etype in (
+            "response.output_item.added",
+            "response.output_item.done",
+            "response.function_call_arguments.done",
+        ):
+            item = obj.get("item") if isinstance(obj.get("item"), dict) else {}
+            if etype == "response.output_item.added" and item.get("type") == "function_call":
+                opening = ToolDelta(
+                    _index(obj), item.get("call_id"), item.get("name"), str(item.get("arguments") or "")
+                )
+                return EventInfo(EventKind.META, tools=(opening,))
+            if etype == "response.function_call_arguments.done" or (
+                item.get("type") == "function_call" and _done(item)
+            ):
+                return EventInfo(EventKind.META, tools=(ToolDelta(_index(obj), done=True),))
+            return EventInfo(EventKind.META)
         if etype == "error":
             return EventInfo(
                 EventKind.ERROR,
@@ -239,6 +271,33 @@ def _tools(data: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], str, str | None]
         if choice.get("type") == "function" and isinstance(choice.get("name"), str):
             return tuple(specs), "required", choice["name"]
     return tuple(specs), "auto", None
+
+
+def _index(obj: dict[str, Any]) -> int:
+    index = obj.get("output_index")
+    return index if isinstance(index, int) else 0
+
+
+def _done(item: dict[str, Any]) -> bool:
+    """A ``function_call`` item whose arguments are whole (the API marks a cut one incomplete)."""
+    return item.get("status") in (None, "completed")
+
+
+def call_ids(call: ToolCall) -> tuple[str, str]:
+    """The output item id (``fc_…``) and the ``call_id`` (``call_…``) of a tool call."""
+    return "fc_" + call.key[:48], "call_" + call.key[-24:]
+
+
+def _call_item(call: ToolCall, arguments: str, status: str) -> dict[str, Any]:
+    item_id, cid = call_ids(call)
+    return {
+        "type": "function_call",
+        "id": item_id,
+        "call_id": cid,
+        "name": call.name,
+        "arguments": arguments,
+        "status": status,
+    }
 
 
 def _finish_of(resp: dict[str, Any]) -> str | None:
@@ -333,25 +392,33 @@ class _ResponsesEncoder(StreamEncoder):
         self.created = int(time.time())
         self.seq = 0
         self._sent: list[str] = []  # delta texts, for the *.done events that repeat the whole text
+        self._args: dict[int, list[str]] = {}  # tool call arguments streamed, by output index
+        self._items: dict[int, dict[str, Any]] = {}  # finished function_call items, by output index
+        self._item_ids: dict[int, str] = {}
         self._delta_prefix = (
             'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
             f'"item_id":"{self.item_id}",'
             '"output_index":0,"content_index":0,"logprobs":[],"sequence_number":'
         ).encode()
 
-    def _event(self, etype: str, fields: dict[str, Any], kind: EventKind) -> Event:
+    def _event(self, etype: str, fields: dict[str, Any], kind: EventKind, **extra: Any) -> Event:
         obj = {"type": etype, "sequence_number": self.seq, **fields}
         self.seq += 1
-        return Event(encode_event(json.dumps(obj, separators=(",", ":")), event=etype), kind)
+        return Event(encode_event(json.dumps(obj, separators=(",", ":")), event=etype), kind, **extra)
 
     def _response(self, status: str, output: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
         return _response_obj(self.id, self.req, status, output, created_at=self.created, **kw)
 
-    def start(self) -> list[Event]:
+    def start(self, tool_calls: bool = False) -> list[Event]:
         loc = {"item_id": self.item_id, "output_index": 0, "content_index": 0}
-        return [
+        lifecycle = [
             self._event("response.created", {"response": self._response("in_progress", [])}, EventKind.META),
             self._event("response.in_progress", {"response": self._response("in_progress", [])}, EventKind.META),
+        ]
+        if tool_calls:
+            return lifecycle
+        return [
+            *lifecycle,
             self._event(
                 "response.output_item.added",
                 {"output_index": 0, "item": _message_item(self.item_id, None, "in_progress")},
@@ -366,7 +433,44 @@ class _ResponsesEncoder(StreamEncoder):
         self.seq += 1
         return Event(data, EventKind.CONTENT, text=text, tokens=tokens)
 
+    def tool_call_start(self, index: int, call: ToolCall) -> list[Event]:
+        self._args[index] = []
+        item = _call_item(call, "", "in_progress")
+        self._item_ids[index] = item["id"]
+        delta = ToolDelta(index, item["call_id"], call.name, total=len(call.arguments))
+        added = {"output_index": index, "item": item}
+        return [self._event("response.output_item.added", added, EventKind.META, tools=(delta,))]
+
+    def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
+        self._args.setdefault(index, []).append(fragment)
+        fields = {"item_id": self._item_ids.get(index, ""), "output_index": index, "delta": fragment}
+        delta = ToolDelta(index, arguments=fragment)
+        return [
+            self._event(
+                "response.function_call_arguments.delta", fields, EventKind.CONTENT, tokens=tokens, tools=(delta,)
+            )
+        ]
+
+    def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:
+        # the .done events repeat what was streamed, as the API does; a cut call only ends its item
+        args = "".join(self._args.get(index, []))
+        item = _call_item(call, args, "completed" if complete else "incomplete")
+        self._items[index] = item
+        done = (ToolDelta(index, done=True),) if complete else ()
+        out = []
+        if complete:
+            fields = {"item_id": item["id"], "output_index": index, "arguments": args}
+            out.append(self._event("response.function_call_arguments.done", fields, EventKind.META, tools=done))
+        out.append(self._event("response.output_item.done", {"output_index": index, "item": item}, EventKind.META))
+        return out
+
     def finish(self, completion: Completion) -> list[Event]:
+        if completion.tool_calls:
+            status, reason = _FINISH_OUT.get(completion.finish, _FINISH_OUT["stop"])
+            output = [self._items[k] for k in sorted(self._items)]
+            final = self._response(status, output, usage=_usage(completion.usage), incomplete=reason)
+            terminal = "response.completed" if status == "completed" else "response.incomplete"
+            return [self._event(terminal, {"response": final}, EventKind.TERMINATOR)]
         # the *.done events repeat what was actually streamed, as the API does
         text = "".join(self._sent) if self._sent else completion.text
         status, reason = _FINISH_OUT.get(completion.finish, _FINISH_OUT["stop"])
