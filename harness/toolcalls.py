@@ -38,6 +38,7 @@ __all__ = [
     "ToolCall",
     "ToolCallLog",
     "ToolDelta",
+    "ToolEdit",
     "ToolSpec",
     "args_sha",
     "arguments_valid",
@@ -86,6 +87,20 @@ class ToolDelta:
 
 
 ALL_DONE = ToolDelta(-1, done=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEdit:
+    """A change a fault makes to one tool call of an answer, applied by the dialect to each event
+    (or body) that carries the call: its new ``name``, its new whole ``arguments``, the new
+    argument ``fragment`` this event carries, and ``unexpected`` when the call is to a tool the
+    request did not offer (Gemini refuses those itself, with ``UNEXPECTED_TOOL_CALL``)."""
+
+    index: int
+    name: str | None = None
+    arguments: str | None = None
+    fragment: str | None = None
+    unexpected: bool = False
 
 
 # -- canonical arguments -----------------------------------------------------------------------

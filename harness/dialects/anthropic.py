@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..sse import SSEEvent, encode_event
-from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolSpec
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolEdit, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -276,6 +276,31 @@ class AnthropicMessages(Dialect):
         )
         usage = _parse_usage(obj.get("usage"))
         return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage, tools=tools)
+
+    def edit_tool_call(self, obj: dict[str, Any], edit: ToolEdit, body: bool = False) -> bool:
+        if body:
+            uses = [b for b in obj.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"]
+            if edit.index >= len(uses):
+                return False
+            if edit.name is not None:
+                uses[edit.index]["name"] = edit.name
+            if edit.arguments is not None:
+                # a whole body always carries an object: arguments that are not one arrive empty
+                uses[edit.index]["input"] = _input_of(edit.arguments)
+            return True
+        if obj.get("index") != edit.index:
+            return False
+        block = obj.get("content_block")
+        if obj.get("type") == "content_block_start" and isinstance(block, dict) and block.get("type") == "tool_use":
+            if edit.name is not None:
+                block["name"] = edit.name
+                return True
+            return False
+        delta = obj.get("delta")
+        if isinstance(delta, dict) and delta.get("type") == "input_json_delta" and edit.fragment is not None:
+            delta["partial_json"] = edit.fragment
+            return True
+        return False
 
     def ratelimit_headers(self, snap: RateLimitSnapshot, now: _dt.datetime | None = None) -> list[tuple[str, str]]:
         """``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-*``; resets are

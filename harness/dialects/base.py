@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from ..canonical import estimate_tokens
 from ..safejson import loads as strict_json
 from ..sse import SSEDecoder, SSEEvent
-from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolSpec
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolEdit, ToolSpec
 
 __all__ = [
     "BadRequest",
@@ -39,6 +39,7 @@ __all__ = [
     "StreamEncoder",
     "ToolCall",
     "ToolDelta",
+    "ToolEdit",
     "ToolSpec",
     "Usage",
     "go_duration",
@@ -343,6 +344,13 @@ class Dialect(ABC):
         """A fresh decoder for one stream in this dialect's framing (SSE by default); an event
         past ``max_event_bytes`` is refused (:class:`~harness.sse.SSEEventTooLarge`)."""
         return SSEDecoder(max_event_bytes)
+
+    def edit_tool_call(self, obj: dict[str, Any], edit: ToolEdit, body: bool = False) -> bool:
+        """Apply ``edit`` to the parsed JSON of one stream event (``edit.index`` is the call's
+        index as :meth:`classify` reports it) or of a whole body (``body``: ``edit.index`` is the
+        call's position among the body's calls), in place; True when something changed. Tool-call
+        faults use it so that every id, index and sequence number stays the upstream's own."""
+        raise NotImplementedError(f"{type(self).__name__} carries no tool calls")
 
     def read_completion(self, body: bytes) -> EventInfo | None:
         """Text, finish reason and usage of a non-streamed answer body (None if unreadable).

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..sse import SSEEvent, encode_comment, encode_event
-from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolSpec
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolEdit, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -302,6 +302,33 @@ class Gemini(Dialect):
             return None
         text, finish, usage, tools = _read_chunk(obj)
         return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage, tools=tools)
+
+    def edit_tool_call(self, obj: dict[str, Any], edit: ToolEdit, body: bool = False) -> bool:
+        """Calls are whole here, in a stream as in a body. Gemini checks a call before sending it:
+        one to an undeclared function, or whose arguments are no JSON object, is never sent; the
+        answer ends with ``UNEXPECTED_TOOL_CALL`` / ``MALFORMED_FUNCTION_CALL`` instead."""
+        candidates = obj.get("candidates") or []
+        cand = candidates[0] if candidates and isinstance(candidates[0], dict) else None
+        parts = ((cand or {}).get("content") or {}).get("parts") or []
+        calls = [p["functionCall"] for p in parts if isinstance(p, dict) and isinstance(p.get("functionCall"), dict)]
+        if cand is None or edit.index >= len(calls):
+            return False
+        args = _args_of(edit.arguments) if edit.arguments is not None else calls[edit.index].get("args")
+        refused = "UNEXPECTED_TOOL_CALL" if edit.unexpected else "MALFORMED_FUNCTION_CALL" if args is None else None
+        if refused is not None:
+            cand["content"] = {}
+            cand["finishReason"] = refused
+            name = edit.name or calls[edit.index].get("name")
+            cand["finishMessage"] = (
+                f"Unexpected tool call: {name} is not a declared function"
+                if edit.unexpected
+                else f"Malformed function call: the arguments of {name} are not a JSON object"
+            )
+            return True
+        if edit.name is not None:
+            calls[edit.index]["name"] = edit.name
+        calls[edit.index]["args"] = args
+        return True
 
     def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
         return super().stream_headers(req) + _headers(None)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..sse import SSEEvent, encode_comment, encode_event
-from ..toolcalls import ALL_DONE, Conversation, ToolCall, ToolDelta, ToolSpec
+from ..toolcalls import ALL_DONE, Conversation, ToolCall, ToolDelta, ToolEdit, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -357,6 +357,29 @@ class OpenAIChat(Dialect):
             usage=_parse_usage(obj.get("usage")),
             tools=tools,
         )
+
+    def edit_tool_call(self, obj: dict[str, Any], edit: ToolEdit, body: bool = False) -> bool:
+        choices = obj.get("choices") or []
+        if not choices or not isinstance(choices[0], dict):
+            return False
+        if body:
+            calls = (choices[0].get("message") or {}).get("tool_calls") or []
+            if edit.index >= len(calls):
+                return False
+            fn = calls[edit.index]["function"]
+            fn["name"] = edit.name or fn["name"]
+            fn["arguments"] = edit.arguments if edit.arguments is not None else fn["arguments"]
+            return True
+        changed = False
+        for tc in (choices[0].get("delta") or {}).get("tool_calls") or []:
+            fn = tc.get("function") if isinstance(tc, dict) else None
+            if tc.get("index") != edit.index or not isinstance(fn, dict):
+                continue
+            if "name" in fn and edit.name is not None:
+                fn["name"], changed = edit.name, True
+            elif "name" not in fn and edit.fragment is not None:
+                fn["arguments"], changed = edit.fragment, True
+        return changed
 
     def ratelimit_headers(self, snap: RateLimitSnapshot, now: Any = None) -> list[tuple[str, str]]:
         return openai_ratelimit_headers(snap) if self.variant == "openai" else []

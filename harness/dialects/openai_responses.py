@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..sse import SSEEvent, encode_comment, encode_event
-from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolSpec
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolEdit, ToolSpec
 from .base import (
     BadRequest,
     Completion,
@@ -150,6 +150,31 @@ class OpenAIResponses(Dialect):
             return None
         usage = _parse_usage(obj.get("usage"))
         return EventInfo(EventKind.CONTENT, text=text, finish=_finish_of(obj), usage=usage, tools=tools)
+
+    def edit_tool_call(self, obj: dict[str, Any], edit: ToolEdit, body: bool = False) -> bool:
+        if body:
+            calls = [o for o in obj.get("output") or [] if isinstance(o, dict) and o.get("type") == "function_call"]
+            return edit.index < len(calls) and _edit_item(calls[edit.index], edit, whole=True)
+        etype = obj.get("type")
+        at = obj.get("output_index") == edit.index
+        if etype == "response.function_call_arguments.delta":
+            if at and edit.fragment is not None:
+                obj["delta"] = edit.fragment
+                return True
+            return False
+        if etype == "response.function_call_arguments.done":
+            if at and edit.arguments is not None:
+                obj["arguments"] = edit.arguments
+                return True
+            return False
+        if etype in ("response.output_item.added", "response.output_item.done"):
+            item = obj.get("item")
+            return at and isinstance(item, dict) and _edit_item(item, edit, whole=etype.endswith("done"))
+        resp = obj.get("response")
+        output = resp.get("output") if isinstance(resp, dict) else None
+        if isinstance(output, list) and edit.index < len(output) and isinstance(output[edit.index], dict):
+            return _edit_item(output[edit.index], edit, whole=True)
+        return False
 
     def ratelimit_headers(self, snap: RateLimitSnapshot, now: Any = None) -> list[tuple[str, str]]:
         return openai_ratelimit_headers(snap)
@@ -286,6 +311,18 @@ def _done(item: dict[str, Any]) -> bool:
 def call_ids(call: ToolCall) -> tuple[str, str]:
     """The output item id (``fc_…``) and the ``call_id`` (``call_…``) of a tool call."""
     return "fc_" + call.key[:48], "call_" + call.key[-24:]
+
+
+def _edit_item(item: dict[str, Any], edit: ToolEdit, *, whole: bool) -> bool:
+    """A ``function_call`` item renamed and, once it is whole (``.done``, the final response),
+    given the edited arguments."""
+    if item.get("type") != "function_call":
+        return False
+    if edit.name is not None:
+        item["name"] = edit.name
+    if whole and edit.arguments is not None:
+        item["arguments"] = edit.arguments
+    return True
 
 
 def _call_item(call: ToolCall, arguments: str, status: str) -> dict[str, Any]:

@@ -341,8 +341,10 @@ class Lane:
                 attempt.tokens = info.usage.output_tokens if info.usage else max(1, len(info.text) // 4)
                 attempt.t_first_token = attempt.t_last_token = now
         if r.status < 400 and req is not None and req.tools and dialect is not None:
+            # what the body says, a fault's change included: the calls, and the finish
             info = dialect.read_completion(r.body)
-            if info is not None and info.tools:
+            if info is not None:
+                attempt.finish = info.finish or attempt.finish
                 log = ToolCallLog()
                 log.feed(info.tools)
                 attempt.tool_calls = log.result(req.tools, info.finish)

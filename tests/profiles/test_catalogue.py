@@ -18,6 +18,8 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "fault_profiles"
 PROFILES = sorted(CATALOGUE.glob("*.yaml"))
 INCIDENTS = [p for p in PROFILES if not p.name.startswith("base-")]
 F_NUMBER = re.compile(r"\bF(0[1-9]|[12]\d|3[0-3])\b")
+#: tool-call incidents (fault_profiles/README.md): a profile names an F-number or one of these
+T_NUMBER = re.compile(r"\bT0[1-9]\b")
 
 
 def test_catalogue_is_there() -> None:
@@ -40,7 +42,9 @@ def test_profile_loads_and_is_documented(path: Path) -> None:
 @pytest.mark.parametrize("path", INCIDENTS, ids=[p.stem for p in INCIDENTS])
 def test_incident_profile_ties_to_the_catalogue(path: Path) -> None:
     profile = load_profile(path)
-    assert F_NUMBER.search(profile.incident), f"incident must name an F-number: {profile.incident!r}"
+    assert F_NUMBER.search(profile.incident) or T_NUMBER.search(profile.incident), (
+        f"incident must name an F-number (or a T-number): {profile.incident!r}"
+    )
     assert profile.faults, "an incident profile injects at least one fault"
     assert {f.lane for f in profile.faults} - {"*"} <= set(profile.lanes)
     names = [c.name for c in profile.checks]

@@ -1,0 +1,211 @@
+"""Faults inside tool calls: the answer asks for a tool, and what it asks for is wrong.
+
+Models really do this: arguments that are not JSON (a trailing comma, and the Anthropic SDK
+raises "Unable to parse tool parameter JSON" mid-stream), arguments that miss a property the
+schema requires, a call to a tool the request never offered. Gemini checks calls before it sends
+them, so there the same faults arrive as the answer Gemini gives instead: no call, and
+``finishReason: MALFORMED_FUNCTION_CALL`` or ``UNEXPECTED_TOOL_CALL``.
+
+Each fault is one small class that says how it changes one call (``call``: which one of the
+answer, 0 for the first); :class:`ToolCallFault` does the rest for every dialect and for the
+simulator's answers as for a real upstream's. In a stream it holds the call's events from the
+one that opens it to the one that ends it (a call's arguments must be whole to be changed), then
+lets them go with the change written into them by the dialect (:meth:`Dialect.edit_tool_call`:
+every id, index and sequence number stays the upstream's), and writes the change into later
+events that repeat the call (Responses' ``response.completed``). A whole body is changed the
+same way. An answer without that call goes through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..dialects.base import Event, EventKind
+from ..proxy.hooks import AttemptContext, StreamItem
+from ..sse import SSEDecoder, encode_event
+from ..toolcalls import ToolEdit, ToolSpec, fragments
+from .base import FaultAttrError, attr, register
+from .stream import StreamFault
+
+__all__ = ["MalformedToolArguments", "ToolCallFault", "UnofferedToolCall", "edited"]
+
+
+def edited(ctx: AttemptContext, ev: Event, edit: ToolEdit) -> Event:
+    """``ev`` with ``edit`` written into its JSON by the attempt's dialect (itself when the event
+    does not carry the call), classified again so the lane journals what really went out."""
+    if not ev.tools and ev.kind not in (EventKind.TERMINATOR, EventKind.FINISH, EventKind.META):
+        return ev
+    sse = SSEDecoder().feed(ev.data)
+    if len(sse) != 1 or sse[0].is_comment_only:
+        return ev
+    try:
+        obj = json.loads(sse[0].data)
+    except ValueError:
+        return ev
+    if not isinstance(obj, dict) or not ctx.dialect.edit_tool_call(obj, edit):
+        return ev
+    data = encode_event(json.dumps(obj, separators=(",", ":"), ensure_ascii=False), event=sse[0].event)
+    info = ctx.dialect.classify(SSEDecoder().feed(data)[0])
+    tokens = len(fragments(edit.fragment)) if edit.fragment else ev.tokens
+    return Event(data, info.kind, info.text, tokens, info.finish, info.usage, info.tools)
+
+
+def _ends(ev: Event, index: int) -> bool:
+    """The event ends call ``index``: its own end, the next call opening, or the answer's end."""
+    for d in ev.tools:
+        if d.done and d.index in (index, -1):
+            return True
+        if d.index != index and d.name is not None:
+            return True
+    return ev.kind in (EventKind.FINISH, EventKind.TERMINATOR, EventKind.ERROR)
+
+
+def _spread(text: str, slots: int) -> list[str]:
+    """``text`` in token-sized pieces over ``slots`` events, in order (the last takes the rest)."""
+    if slots <= 0:
+        return []
+    pieces = fragments(text)
+    per = max(1, -(-len(pieces) // slots))
+    out = ["".join(pieces[i * per : (i + 1) * per]) for i in range(slots - 1)]
+    return [*out, "".join(pieces[(slots - 1) * per :])]
+
+
+@dataclass
+class ToolCallFault(StreamFault):
+    """Base of the tool-call faults: changes call number ``call`` of the answer."""
+
+    call: int = attr(0, "which tool call of the answer (0: the first)")
+
+    def validate(self) -> None:
+        if self.call < 0:
+            raise FaultAttrError("must be an integer >= 0", "call")
+
+    def change(self, ctx: AttemptContext, name: str, arguments: str) -> ToolEdit | None:
+        """The new name and arguments of the call (``index`` is filled in), or None to leave it."""
+        raise NotImplementedError
+
+    def _spec(self, ctx: AttemptContext, name: str) -> ToolSpec | None:
+        return next((t for t in ctx.request.tools if t.name == name), None)
+
+    # -- a whole body ---------------------------------------------------------------------------
+    async def upstream_response(self, ctx: AttemptContext, response: Any) -> None:
+        if response.events is not None or not response.body or response.status >= 400:
+            return
+        info = ctx.dialect.read_completion(response.body)
+        if info is None or len(info.tools) <= self.call:
+            return
+        d = info.tools[self.call]
+        edit = self.change(ctx, d.name or "", d.arguments)
+        if edit is None:
+            return
+        obj = json.loads(response.body)
+        edit = ToolEdit(self.call, edit.name, edit.arguments, None, edit.unexpected)
+        if ctx.dialect.edit_tool_call(obj, edit, body=True):
+            response.body = json.dumps(obj, ensure_ascii=False).encode()
+
+    # -- a stream -------------------------------------------------------------------------------
+    async def transform(self, ctx: AttemptContext, events: AsyncIterator[list[Event]]) -> AsyncIterator[StreamItem]:  # type: ignore[override]
+        seen = 0  # calls opened so far
+        opened: set[int] = set()  # some servers repeat a call's name on every chunk
+        index: int | None = None  # the held call's index in the stream
+        held: list[Event] = []
+        after: ToolEdit | None = None  # the change, for later events that repeat the call
+        async for batch in events:
+            out: list[Event] = []
+            for ev in batch:
+                if after is not None:
+                    ev = edited(ctx, ev, after)
+                elif index is None:
+                    for d in ev.tools:
+                        if d.index >= 0 and d.name is not None and (d.index not in opened or d.done):
+                            opened.add(d.index)
+                            if seen == self.call:
+                                index = d.index
+                                break
+                            seen += 1
+                if index is None:
+                    out.append(ev)
+                    continue
+                held.append(ev)
+                if _ends(ev, index):
+                    released, after = self._release(ctx, held, index)
+                    out += released
+                    held, index = [], None
+            if out:
+                yield out
+        if held and index is not None:
+            released, _ = self._release(ctx, held, index)
+            yield released
+
+    def _release(self, ctx: AttemptContext, held: list[Event], index: int) -> tuple[list[Event], ToolEdit | None]:
+        name = next((d.name for ev in held for d in ev.tools if d.index == index and d.name), "")
+        args = "".join(d.arguments for ev in held for d in ev.tools if d.index == index)
+        change = self.change(ctx, name, args)
+        if change is None:
+            return held, None
+        # the events that carried fragments carry the new arguments' fragments, in order
+        slots = [
+            i for i, ev in enumerate(held) if any(d.index == index and d.name is None and d.arguments for d in ev.tools)
+        ]
+        pieces = (
+            {} if change.arguments is None else dict(zip(slots, _spread(change.arguments, len(slots)), strict=True))
+        )
+        out = [
+            edited(ctx, ev, ToolEdit(index, change.name, change.arguments, pieces.get(i), change.unexpected))
+            for i, ev in enumerate(held)
+        ]
+        return out, ToolEdit(index, change.name, change.arguments, None, change.unexpected)
+
+
+@register("malformed_tool_arguments")
+@dataclass
+class MalformedToolArguments(ToolCallFault):
+    """A tool call whose arguments are wrong although the answer ended normally: ``kind:
+    invalid_json`` (a trailing comma, which no JSON parser accepts) or ``missing_required`` (the
+    first property the tool's schema requires is left out; a tool that requires none is left
+    alone). Gemini never sends such a call: the answer ends with ``MALFORMED_FUNCTION_CALL``
+    (invalid JSON) or carries the call without the property. Anthropic's whole bodies always
+    carry an object, so invalid JSON there arrives as the empty ``input`` ``{}``.
+    """
+
+    kind: str = attr(
+        "invalid_json",
+        "invalid_json (not parseable) or missing_required (a required property left out)",
+        ("invalid_json", "missing_required"),
+    )
+
+    def change(self, ctx: AttemptContext, name: str, arguments: str) -> ToolEdit | None:
+        if self.kind == "invalid_json":
+            text = arguments.rstrip()
+            broken = text[:-1].rstrip() + ",}" if text.endswith("}") else text + ","
+            return ToolEdit(0, None, broken)
+        spec = self._spec(ctx, name)
+        required = [r for r in ((spec.parameters or {}).get("required") or []) if isinstance(r, str)] if spec else []
+        try:
+            value = json.loads(arguments)
+        except ValueError:
+            return None
+        if not required or not isinstance(value, dict) or required[0] not in value:
+            return None
+        del value[required[0]]
+        return ToolEdit(0, None, json.dumps(value, ensure_ascii=False))
+
+
+@register("unoffered_tool_call")
+@dataclass
+class UnofferedToolCall(ToolCallFault):
+    """A call to a tool the request never offered (``tool``; a hallucinated ``run_shell`` by
+    default), with the arguments the model meant for the real one. An agent must refuse it, not
+    dispatch it or crash. Gemini refuses it itself: no call, ``finishReason:
+    UNEXPECTED_TOOL_CALL``.
+    """
+
+    tool: str = attr("run_shell", "the name of the tool called (it must not be one the request offers)")
+
+    def change(self, ctx: AttemptContext, name: str, arguments: str) -> ToolEdit | None:
+        if self._spec(ctx, self.tool) is not None:
+            return None  # offered after all: not this fault
+        return ToolEdit(0, self.tool, None, None, unexpected=True)
