@@ -19,7 +19,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, fields, replace
-from itertools import groupby, islice
+from itertools import islice
 from typing import Any, NamedTuple
 
 from .canonical import canonical_tokens, iter_canonical_tokens
@@ -34,7 +34,7 @@ from .dialects.base import (
     StreamEncoder,
     Usage,
 )
-from .toolcalls import ToolCall, ToolSpec, fragments, make_arguments
+from .toolcalls import ToolCall, ToolSpec, fragment_count, fragments, make_arguments
 
 __all__ = ["SIM_RULES", "Capacity", "CapacityFull", "SimResponse", "SimRule", "SimSettings", "Simulator"]
 
@@ -252,15 +252,15 @@ class Simulator:
         kept: list[ToolCall] = []
         n = 0
         for c in calls:
-            parts = fragments(c.arguments)
-            if budget is not None and n + len(parts) > budget:
+            count = fragment_count(c.arguments)
+            if budget is not None and n + count > budget:
                 left = budget - n
                 if left > 0:
-                    kept.append(replace(c, arguments="".join(parts[:left])))
+                    kept.append(replace(c, arguments="".join(fragments(c.arguments, 0, left))))
                     n += left
                 return Completion("", Usage(req.prompt_tokens, n), "length", tuple(kept))
             kept.append(c)
-            n += len(parts)
+            n += count
         return Completion("", Usage(req.prompt_tokens, n), "stop", tuple(kept))
 
     def _answer(self, req: RequestInfo, *, text: bool = True, tools: bool = True) -> Completion:
@@ -344,11 +344,12 @@ class Simulator:
             self.capacity.release()
 
     async def _tool_stream(self, enc: StreamEncoder, completion: Completion) -> AsyncIterator[list[Event]]:
-        """A tool-call answer, paced like text: each argument fragment is a token; a call opens
-        with its first fragment and closes when the next one opens or the answer ends."""
+        """A tool-call answer, paced like text: each argument fragment is a token. A call opens
+        with its first fragment and closes with its last (a cut one only at the answer's end)."""
         s = self.settings
         calls = completion.tool_calls
-        units = [(k, frag) for k, c in enumerate(calls) for frag in fragments(c.arguments)]
+        sizes = [fragment_count(c.arguments) for c in calls]
+        cut = completion.finish == "length"
         loop = asyncio.get_running_loop()
         try:
             start = loop.time()
@@ -356,8 +357,8 @@ class Simulator:
             per_token = 1.0 / s.tokens_per_second
             group = max(1, round(s.tokens_per_second / s.max_events_per_second)) if s.max_events_per_second > 0 else 1
             first_due = start + s.ttft
-            current: int | None = None
-            i, n = 0, len(units)
+            k = t = 0  # the call being written, and its fragments written so far
+            i, n = 0, sum(sizes)
             while i < n:
                 j = min(n, i + (group if i else 1))
                 due = first_due + (j - 1) * per_token
@@ -368,19 +369,20 @@ class Simulator:
                 while j < n and first_due + j * per_token <= now:
                     j += 1
                 batch: list[Event] = []
-                for k, run in groupby(units[i:j], key=lambda u: u[0]):
-                    frags = [f for _, f in run]
-                    if k != current:
-                        if current is not None:
-                            batch += enc.tool_call_end(current, calls[current])
+                todo = j - i
+                while todo:
+                    m = min(todo, sizes[k] - t)
+                    if t == 0:
                         batch += enc.tool_call_start(k, calls[k])
-                        current = k
-                    batch += enc.tool_arguments(k, "".join(frags), len(frags))
+                    batch += enc.tool_arguments(k, "".join(fragments(calls[k].arguments, t, m)), m)
+                    t += m
+                    todo -= m
+                    if t == sizes[k] and not (cut and k == len(calls) - 1):
+                        batch += enc.tool_call_end(k, calls[k])
+                        k, t = k + 1, 0
                 yield batch
                 i = j
-            tail: list[Event] = []
-            if current is not None:
-                tail = enc.tool_call_end(current, calls[current], complete=completion.finish != "length")
+            tail = enc.tool_call_end(k, calls[k], complete=False) if cut and calls else []
             yield tail + enc.finish(completion)
         finally:
             self.capacity.release()

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .canonical import canonical_tokens, fingerprint
 
@@ -43,6 +42,7 @@ __all__ = [
     "args_sha",
     "arguments_valid",
     "canonical_arguments",
+    "fragment_count",
     "fragments",
     "make_arguments",
 ]
@@ -66,9 +66,9 @@ class ToolCall:
     arguments: str
 
 
-@dataclass(frozen=True, slots=True)
-class ToolDelta:
-    """What one stream event says about one tool call of the answer.
+class ToolDelta(NamedTuple):
+    """What one stream event says about one tool call of the answer (a named tuple: one is made
+    per argument fragment, on the lane's per-event path).
 
     ``index`` tells the calls of one answer apart (Chat's ``index``, Responses' ``output_index``,
     Anthropic's block index, Gemini's part position); -1 with ``done`` means "every call so far is
@@ -372,28 +372,39 @@ def make_arguments(spec: ToolSpec, seed: str, size: int = 0) -> str:
     value = b.value(params or {"type": "object"})
     if not isinstance(value, dict):
         value = {}
-    text = json.dumps(value, ensure_ascii=False)
-    k = 0
-    while len(text) < size and b.growable:
-        container, key, hi = b.growable[k % len(b.growable)]
-        word = b.words.take(1)[0]
-        if hi is None or len(container[key]) + 1 + len(word) <= hi:
-            container[key] += " " + word
-        else:
-            b.growable.remove((container, key, hi))
+    # grow the free-text strings, the first ones first, each up to its maxLength; words come in
+    # bulk and strings are joined once: arguments may be megabytes, made per request
+    need = size - len(json.dumps(value, ensure_ascii=False))
+    for container, key, hi in b.growable:
+        if need <= 0:
+            break
+        room = need if hi is None else min(need, hi - len(container[key]))
+        if room <= 1:
             continue
-        k += 1
-        text = json.dumps(value, ensure_ascii=False)
+        words = "".join(canonical_tokens(f"{b.words.seed}:grow:{key}", room // 4 + 2))
+        if len(words) >= room:
+            words = words[: max(1, words.rfind(" ", 0, room - 1))]  # whole words only
+        container[key] += " " + words
+        need -= 1 + len(words)  # the canonical words need no JSON escaping
+    text = json.dumps(value, ensure_ascii=False)
     return text
 
 
-_FRAGMENT = re.compile(r"\s*\w+|\s*[^\w\s]+|\s+", re.UNICODE)
+#: characters a streamed argument fragment carries: one token, as providers count them
+FRAGMENT_CHARS = 4
 
 
-def fragments(arguments: str) -> list[str]:
-    """The arguments' JSON in token-sized pieces, as a model streams them (``{"``, ``city``,
-    ``":"``, ``Paris`` ...); joined they give the arguments back exactly."""
-    return _FRAGMENT.findall(arguments) or ([arguments] if arguments else [])
+def fragment_count(arguments: str) -> int:
+    """How many fragments (tokens) the arguments stream in: known without cutting them."""
+    return -(-len(arguments) // FRAGMENT_CHARS)
+
+
+def fragments(arguments: str, start: int = 0, count: int | None = None) -> list[str]:
+    """The arguments' JSON in token-sized fragments (``count`` of them from fragment ``start``),
+    as a model streams them; all of them joined give the arguments back exactly."""
+    w = FRAGMENT_CHARS
+    stop = fragment_count(arguments) if count is None else start + count
+    return [arguments[i * w : (i + 1) * w] for i in range(start, stop)]
 
 
 # -- the answer's tool calls, from the events that carried them ---------------------------------
@@ -417,7 +428,13 @@ class ToolCallLog:
         self._by_index: dict[int, _Open] = {}
 
     def feed(self, deltas: Iterable[ToolDelta]) -> None:
+        by_index = self._by_index
         for d in deltas:
+            index, cid, name, arguments, done, _ = d
+            if name is None and cid is None and not done and index in by_index:
+                if arguments:  # the common case: one more fragment of an open call
+                    by_index[index].parts.append(arguments)
+                continue
             if d.index < 0:
                 if d.done:
                     for c in self.calls:

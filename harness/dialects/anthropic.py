@@ -515,8 +515,8 @@ class _MessagesEncoder(StreamEncoder):
 
     def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
         block = self._first_tool_block + index
-        delta = ToolDelta(block, arguments=fragment)
-        return [self._event(_json_delta(block, fragment), EventKind.CONTENT, delta, tokens)]
+        data = b"%s%d%s%s}}\n\n" % (_JSON_DELTA_PREFIX, block, _JSON_DELTA_MIDDLE, json.dumps(fragment).encode())
+        return [Event(data, EventKind.CONTENT, tokens=tokens, tools=(ToolDelta(block, arguments=fragment),))]
 
     def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:
         # the API closes the block even when max_tokens cut it; the finish says it was cut
@@ -559,6 +559,10 @@ def _json_delta(block: int, fragment: str) -> dict[str, Any]:
         "delta": {"type": "input_json_delta", "partial_json": fragment},
     }
 
+
+# an argument fragment's event differs only in its block index and fragment
+_JSON_DELTA_PREFIX = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_JSON_DELTA_MIDDLE = b',"delta":{"type":"input_json_delta","partial_json":'
 
 # the only part of a text delta that changes is the text: format the rest once
 _DELTA_PREFIX = (

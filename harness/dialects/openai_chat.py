@@ -413,14 +413,14 @@ class OpenAIChat(Dialect):
         if choices and isinstance(choices[0], dict):
             delta = choices[0].get("delta") or {}
             text = delta.get("content") or ""
-            if delta.get("tool_calls") or delta.get("function_call"):
+            if "tool_calls" in delta or "function_call" in delta:
                 tools = _deltas(delta)
             fr = choices[0].get("finish_reason")
             if fr:
                 finish = _FINISH_IN.get(fr, fr)
                 if fr in _CALLS_DONE:
                     tools += (ALL_DONE,)
-        if text or any(d.arguments for d in tools):
+        if text or (tools and (tools[0].arguments or any(d.arguments for d in tools[1:]))):
             return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage, tools=tools)
         if finish or usage:
             return EventInfo(EventKind.FINISH, finish=finish, usage=usage, tools=tools)
@@ -465,12 +465,22 @@ def _finish_out(req: RequestInfo, completion: Completion) -> str:
 def _deltas(delta: dict[str, Any]) -> tuple[ToolDelta, ...]:
     """The tool-call deltas of one chunk (``delta.tool_calls``, or the legacy ``function_call``)."""
     out = []
-    for tc in delta.get("tool_calls") or []:
+    for tc in delta.get("tool_calls") or ():
         if not isinstance(tc, dict):
             continue
-        fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
-        index = tc.get("index") if isinstance(tc.get("index"), int) else 0
-        out.append(ToolDelta(index, tc.get("id"), fn.get("name"), str(fn.get("arguments") or "")))
+        fn = tc.get("function")
+        if not isinstance(fn, dict):
+            fn = {}
+        index = tc.get("index", 0)
+        args = fn.get("arguments") or ""
+        out.append(
+            ToolDelta(
+                index if type(index) is int else 0,
+                tc.get("id"),
+                fn.get("name"),
+                args if type(args) is str else str(args),
+            )
+        )
     fc = delta.get("function_call")
     if isinstance(fc, dict):
         out.append(ToolDelta(0, None, fc.get("name"), str(fc.get("arguments") or "")))
@@ -551,6 +561,7 @@ class _ChatEncoder(StreamEncoder):
             '"system_fingerprint":null,"choices":[{"index":0,"delta":{"content":'
         ).encode()
         self._suffix = b'},"logprobs":null,"finish_reason":null}]}'
+        self._tool_prefix: dict[int, list[bytes]] = {}  # per call: the chunk around its fragment
 
     def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
         obj: dict[str, Any] = {
@@ -580,7 +591,12 @@ class _ChatEncoder(StreamEncoder):
         return [Event(self._tool_chunk(opening), EventKind.META, tools=(delta,))]
 
     def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
-        data = self._tool_chunk({"index": index, "function": {"arguments": fragment}})
+        # spliced like a text delta: only the fragment changes from one event to the next
+        prefix = self._tool_prefix.get(index)
+        if prefix is None:
+            marker = self._tool_chunk({"index": index, "function": {"arguments": "\x00"}})
+            prefix = self._tool_prefix[index] = marker.rsplit(b'"\\u0000"', 1)
+        data = prefix[0] + json.dumps(fragment).encode() + prefix[1]
         return [Event(data, EventKind.CONTENT, tokens=tokens, tools=(ToolDelta(index, arguments=fragment),))]
 
     def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:

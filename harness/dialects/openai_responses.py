@@ -432,6 +432,7 @@ class _ResponsesEncoder(StreamEncoder):
         self._args: dict[int, list[str]] = {}  # tool call arguments streamed, by output index
         self._items: dict[int, dict[str, Any]] = {}  # finished function_call items, by output index
         self._item_ids: dict[int, str] = {}
+        self._tool_prefix: dict[int, bytes] = {}
         self._delta_prefix = (
             'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
             f'"item_id":"{self.item_id}",'
@@ -480,13 +481,15 @@ class _ResponsesEncoder(StreamEncoder):
 
     def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
         self._args.setdefault(index, []).append(fragment)
-        fields = {"item_id": self._item_ids.get(index, ""), "output_index": index, "delta": fragment}
-        delta = ToolDelta(index, arguments=fragment)
-        return [
-            self._event(
-                "response.function_call_arguments.delta", fields, EventKind.CONTENT, tokens=tokens, tools=(delta,)
-            )
-        ]
+        prefix = self._tool_prefix.get(index)
+        if prefix is None:  # spliced like a text delta: the sequence number and the fragment change
+            prefix = self._tool_prefix[index] = (
+                'event: response.function_call_arguments.delta\ndata: {"type":"response.function_call_arguments.delta",'
+                f'"item_id":"{self._item_ids.get(index, "")}","output_index":{index},"sequence_number":'
+            ).encode()
+        data = b'%s%d,"delta":%s}\n\n' % (prefix, self.seq, json.dumps(fragment).encode())
+        self.seq += 1
+        return [Event(data, EventKind.CONTENT, tokens=tokens, tools=(ToolDelta(index, arguments=fragment),))]
 
     def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:
         # the .done events repeat what was streamed, as the API does; a cut call only ends its item

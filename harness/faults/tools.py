@@ -26,7 +26,7 @@ from typing import Any
 from ..dialects.base import Event, EventKind
 from ..proxy.hooks import AttemptContext, StreamItem
 from ..sse import SSEDecoder, encode_event
-from ..toolcalls import ToolEdit, ToolSpec, fragments
+from ..toolcalls import ToolEdit, ToolSpec, fragment_count, fragments
 from .base import FaultAttrError, attr, register
 from .stream import StreamFault
 
@@ -49,7 +49,7 @@ def edited(ctx: AttemptContext, ev: Event, edit: ToolEdit) -> Event:
         return ev
     data = encode_event(json.dumps(obj, separators=(",", ":"), ensure_ascii=False), event=sse[0].event)
     info = ctx.dialect.classify(SSEDecoder().feed(data)[0])
-    tokens = len(fragments(edit.fragment)) if edit.fragment else ev.tokens
+    tokens = fragment_count(edit.fragment) if edit.fragment else ev.tokens
     return Event(data, info.kind, info.text, tokens, info.finish, info.usage, info.tools)
 
 

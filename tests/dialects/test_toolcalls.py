@@ -16,6 +16,7 @@ from harness.toolcalls import (
     args_sha,
     arguments_valid,
     canonical_arguments,
+    fragment_count,
     fragments,
     make_arguments,
 )
@@ -93,7 +94,8 @@ def test_arguments_satisfy_their_schema(name, size):
     assert arguments_valid(text, spec)
     assert make_arguments(spec, "seed", size) == text  # deterministic
     if size and name in ("flat", "nested", "pydantic"):
-        assert len(text) >= size  # grown in its free-text strings
+        # grown in its free-text strings, whole words, unless the schema alone needs more
+        assert 0.9 * size <= len(text) <= max(size, len(make_arguments(spec, "seed", 0)))
     if name == "nested":
         assert len(value["patch"]["file"]) <= 40
 
@@ -153,7 +155,15 @@ def test_canonical_arguments_ignore_order_and_spacing():
 def test_fragments_join_back():
     text = make_arguments(ToolSpec("t", SCHEMAS["nested"]), "x", 120)
     parts = fragments(text)
-    assert "".join(parts) == text and len(parts) > 20
+    assert "".join(parts) == text and len(parts) == fragment_count(text) > 20
+    assert "".join(fragments(text, 3, 5)) == text[12:32]
+
+
+def test_large_arguments_are_cheap():
+    """The simulator makes them per request: a megabyte must not take a noticeable time."""
+    spec = ToolSpec("w", {"type": "object", "properties": {"content": {"type": "string"}}, "required": ["content"]})
+    text = make_arguments(spec, "s", 1_000_000)
+    assert 900_000 <= len(text) <= 1_000_000 and json.loads(text)["content"]
 
 
 def _log(*deltas: ToolDelta, finish: str | None = "stop") -> list[dict]:
