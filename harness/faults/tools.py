@@ -118,14 +118,8 @@ class ToolCallFault(StreamFault):
             for ev in batch:
                 if after is not None:
                     ev = edited(ctx, ev, after)
-                elif index is None:
-                    for d in ev.tools:
-                        if d.index >= 0 and d.name is not None and (d.index not in opened or d.done):
-                            opened.add(d.index)
-                            if seen == self.call:
-                                index = d.index
-                                break
-                            seen += 1
+                elif index is None and seen <= self.call:
+                    seen, index = _opened(ev, seen, self.call, opened)
                 if index is None:
                     out.append(ev)
                     continue
@@ -209,3 +203,133 @@ class UnofferedToolCall(ToolCallFault):
         if self._spec(ctx, self.tool) is not None:
             return None  # offered after all: not this fault
         return ToolEdit(0, self.tool, None, None, unexpected=True)
+
+
+# -- a point inside a call's arguments, for stream_cut, stall and finish_length ---------------------
+class ToolPoint:
+    """Yielded once by :func:`at_tool_arguments`, where the point is; ``index`` is the call's
+    index in the stream, ``sent`` how many characters of its arguments went out before it."""
+
+    __slots__ = ("index", "sent")
+
+    def __init__(self, index: int, sent: int) -> None:
+        self.index = index
+        self.sent = sent
+
+
+class _Cursor:
+    """Walks one call's events up to ``want`` characters of its arguments."""
+
+    def __init__(self, ctx: AttemptContext, index: int, want: int) -> None:
+        self.ctx, self.index, self.want, self.sent = ctx, index, want, 0
+
+    def step(self, ev: Event) -> tuple[list[Event], list[Event] | None]:
+        """What goes out before the point, and (once it is reached) what comes after it."""
+        i = self.index
+        frag = next((d.arguments for d in ev.tools if d.index == i and d.name is None and d.arguments), None)
+        if frag is None:
+            if any(d.index == i and d.name is not None for d in ev.tools):  # the call opens here
+                return [ev], ([] if self.sent >= self.want else None)
+            if self.sent >= self.want or _ends(ev, i):
+                return [], [ev]  # the end of the call (or later) waits behind the point
+            return [ev], None
+        left = self.want - self.sent
+        if left >= len(frag):
+            self.sent += len(frag)
+            return [ev], ([] if self.sent >= self.want else None)
+        self.sent = self.want
+        head = edited(self.ctx, ev, ToolEdit(i, fragment=frag[:left])) if left > 0 else None
+        tail = edited(self.ctx, ev, ToolEdit(i, fragment=frag[left:]))
+        return ([head] if head is not None else []), [tail]
+
+
+async def at_tool_arguments(
+    ctx: AttemptContext, events: AsyncIterator[list[Event]], fraction: float, call: int = 0
+) -> AsyncIterator[list[Event] | ToolPoint]:
+    """``events`` with one :class:`ToolPoint` yielded ``fraction`` of the way through call number
+    ``call``'s arguments (0: right after it opens; 1: after its last fragment, before its end).
+
+    The fragment event the point falls inside is split there (the dialect writes both halves,
+    with the upstream's ids). When the length of the arguments is known in advance (the
+    simulator's opening delta says it) events go out as they come; otherwise the call's events
+    are held until it ends, then let go up to the point. A call that comes whole (Gemini) cannot
+    be cut inside: the point is before it (after it for ``fraction`` 1). An answer without that
+    call yields no point."""
+    seen, opened = 0, set()
+    cur: _Cursor | None = None
+    held: list[Event] | None = None
+    index = -1
+    done = False
+    async for batch in events:
+        if done:
+            yield batch
+            continue
+        out: list[Event] = []
+        for k, ev in enumerate(batch):
+            if cur is None and held is None:
+                seen, found = _opened(ev, seen, call, opened)
+                if found is None:
+                    out.append(ev)
+                    continue
+                index = found
+                d = next(d for d in ev.tools if d.index == index and d.name is not None)
+                if d.done and d.arguments:  # a whole call
+                    after = fraction >= 1
+                    if after:
+                        out.append(ev)
+                    if out:
+                        yield out
+                    yield ToolPoint(index, len(d.arguments) if after else 0)
+                    rest = batch[k + 1 :] if after else batch[k:]
+                    if rest:
+                        yield rest
+                    done = True
+                    break
+                if d.total is not None:
+                    cur = _Cursor(ctx, index, round(fraction * d.total))
+                else:
+                    held = []
+            if held is not None:
+                held.append(ev)
+                if len(held) == 1 or not _ends(ev, index):
+                    continue
+                total = sum(len(d.arguments) for e in held for d in e.tools if d.index == index and d.name is None)
+                cur, replay, held = _Cursor(ctx, index, round(fraction * total)), held, None
+                for j, hev in enumerate(replay):
+                    before, after_point = cur.step(hev)
+                    out += before
+                    if after_point is not None:
+                        rest = after_point + replay[j + 1 :] + batch[k + 1 :]
+                        break
+                else:  # pragma: no cover - the call's end always reaches the point
+                    continue
+            else:
+                assert cur is not None
+                before, after_point = cur.step(ev)
+                out += before
+                if after_point is None:
+                    continue
+                rest = after_point + batch[k + 1 :]
+            if out:
+                yield out
+            yield ToolPoint(index, cur.sent)
+            if rest:
+                yield rest
+            done = True
+            break
+        else:
+            if out:
+                yield out
+    if held:
+        yield held  # the stream ended inside a call of unknown length: it goes out as it came
+
+
+def _opened(ev: Event, seen: int, call: int, opened: set[int]) -> tuple[int, int | None]:
+    """Calls opened by ``ev``: the new count, and the target call's index if it opened here."""
+    for d in ev.tools:
+        if d.index >= 0 and d.name is not None and (d.index not in opened or d.done):
+            opened.add(d.index)
+            if seen == call:
+                return seen + 1, d.index
+            seen += 1
+    return seen, None
