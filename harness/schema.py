@@ -273,7 +273,7 @@ def _match_schema() -> dict[str, Any]:
 
 
 def _fault_defs() -> dict[str, Any]:
-    from .faults.base import FAULTS, fault_names
+    from .faults.base import FAULTS, fault_names, profile_key
 
     names = fault_names()
     defs: dict[str, Any] = {}
@@ -289,7 +289,7 @@ def _fault_defs() -> dict[str, Any]:
         }
         assert set(props) == FAULT_RESERVED
         for f in dataclasses.fields(cls):
-            props[f.name] = _field_schema(f, hints[f.name], lenient_str=True)
+            props[profile_key(f)] = _field_schema(f, hints[f.name], lenient_str=True)
         d: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
         doc = _first_paragraph(cls.__doc__)
         if doc:

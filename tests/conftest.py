@@ -41,3 +41,17 @@ def start_lanes() -> Iterator[Callable[..., BackgroundLanes]]:
     yield start
     for bg in reversed(started):
         bg.stop()
+
+
+def simulated_or_forwarded(
+    start_lanes: Callable[..., BackgroundLanes], how: str, dialect: str, sim: SimSettings = FAST
+) -> tuple[str, Journal, str]:
+    """``(base_url, journal, lane_name)`` of a lane on the simulator (``how="simulator"``), or of
+    a lane forwarding over a real socket to one (``"forwarded"``: a real upstream's path)."""
+    origin = start_lanes(Profile(name="origin", lanes={"origin": LaneSpec("origin", dialect, simulator=sim)}))
+    if how == "simulator":
+        return origin.urls["origin"], origin.journal, "origin"
+    front = start_lanes(
+        Profile(name="front", lanes={"front": LaneSpec("front", dialect, upstream=origin.urls["origin"])})
+    )
+    return front.urls["front"], front.journal, "front"

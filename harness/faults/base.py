@@ -41,12 +41,20 @@ def seconds(default: float | None, doc: str = "") -> Any:
     return dataclasses.field(default=default, metadata={"seconds": True, "doc": doc})
 
 
-def attr(default: Any, doc: str = "", choices: tuple[str, ...] | None = None) -> Any:
-    """An attribute with a description (and allowed values), used by validation and the schema."""
+def attr(default: Any, doc: str = "", choices: tuple[str, ...] | None = None, key: str | None = None) -> Any:
+    """An attribute with a description (and allowed values), used by validation and the schema;
+    ``key`` is its name in profiles when that is no Python name (``in``)."""
     meta: dict[str, Any] = {"doc": doc}
     if choices:
         meta["choices"] = choices
+    if key:
+        meta["key"] = key
     return dataclasses.field(default=default, metadata=meta)
+
+
+def profile_key(f: dataclasses.Field[Any]) -> str:
+    """The name a profile gives a fault attribute."""
+    return f.metadata.get("key", f.name)
 
 
 def register(name: str) -> Callable[[F], F]:
@@ -78,7 +86,7 @@ class Fault(Intervention):
         return value * (ctx.time_scale if ctx is not None else 1.0)
 
     def attrs(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {profile_key(f): getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def describe(self) -> dict[str, Any]:
         d = {"name": self.name}
@@ -109,7 +117,7 @@ def make_fault(name: str, attrs: dict[str, Any] | None = None) -> Fault:
         known = guess or "known faults: " + ", ".join(sorted(FAULTS))
         raise FaultAttrError(f"unknown fault {name!r}; {known}", "fault")
     attrs = dict(attrs or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {profile_key(f): f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     hints = typing.get_type_hints(cls)
     for key, value in attrs.items():
@@ -119,7 +127,7 @@ def make_fault(name: str, attrs: dict[str, Any] | None = None) -> Fault:
             guess = did_you_mean(key, fields)
             hint = f"{guess} " if guess else ""
             raise FaultAttrError(f"unknown attribute for fault {name!r}; {hint}its attributes: {known}", key)
-        kwargs[key] = _coerce(key, value, hints[key], f.metadata.get("choices"))
+        kwargs[f.name] = _coerce(key, value, hints[f.name], f.metadata.get("choices"))
     try:
         fault = cls(**kwargs)
     except TypeError as exc:

@@ -12,8 +12,7 @@ import openai
 import pytest
 
 from harness.journal import Journal
-from harness.profile import LaneSpec, Profile
-from tests.conftest import FAST, expected_answer
+from tests.conftest import FAST, expected_answer, simulated_or_forwarded
 
 PROMPT = "Which lane answered this?"
 
@@ -23,12 +22,7 @@ def lane_url(request, start_lanes):
     """``lane_url(dialect) -> (base_url, journal, lane_name)``."""
 
     def make(dialect: str) -> tuple[str, Journal, str]:
-        sim = start_lanes(**{"origin": dialect})
-        if request.param == "simulator":
-            return sim.urls["origin"], sim.journal, "origin"
-        front = Profile(name="front", lanes={"front": LaneSpec("front", dialect, upstream=sim.urls["origin"])})
-        bg = start_lanes(front)
-        return bg.urls["front"], bg.journal, "front"
+        return simulated_or_forwarded(start_lanes, request.param, dialect)
 
     return make
 

@@ -17,8 +17,7 @@ import pytest
 
 from harness.canonical import canonical_text
 from harness.journal import Journal
-from harness.profile import LaneSpec, Profile
-from tests.conftest import FAST
+from tests.conftest import FAST, simulated_or_forwarded
 from tests.engine import tool_loops
 
 SCRIPT = dataclasses.replace(FAST, tool_steps=2, parallel_tool_calls=2)
@@ -42,13 +41,7 @@ LOOPS = {
 @pytest.fixture(params=["simulator", "forwarded"])
 def lane(request, start_lanes):
     def make(dialect: str) -> tuple[str, Journal, str]:
-        origin = Profile(name="origin", lanes={"origin": LaneSpec("origin", dialect, simulator=SCRIPT)})
-        sim = start_lanes(origin)
-        if request.param == "simulator":
-            return sim.urls["origin"], sim.journal, "origin"
-        front = Profile(name="front", lanes={"front": LaneSpec("front", dialect, upstream=sim.urls["origin"])})
-        bg = start_lanes(front)
-        return bg.urls["front"], bg.journal, "front"
+        return simulated_or_forwarded(start_lanes, request.param, dialect, SCRIPT)
 
     return make
 
