@@ -94,13 +94,15 @@ class ToolEdit:
     """A change a fault makes to one tool call of an answer, applied by the dialect to each event
     (or body) that carries the call: its new ``name``, its new whole ``arguments``, the new
     argument ``fragment`` this event carries, and ``unexpected`` when the call is to a tool the
-    request did not offer (Gemini refuses those itself, with ``UNEXPECTED_TOOL_CALL``)."""
+    request did not offer (Gemini refuses those itself, with ``UNEXPECTED_TOOL_CALL``); ``cut``
+    (whole bodies only) when the answer hit its token limit inside this call, which ends it."""
 
     index: int
     name: str | None = None
     arguments: str | None = None
     fragment: str | None = None
     unexpected: bool = False
+    cut: bool = False
 
 
 # -- canonical arguments -----------------------------------------------------------------------

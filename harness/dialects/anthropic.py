@@ -287,6 +287,10 @@ class AnthropicMessages(Dialect):
             if edit.arguments is not None:
                 # a whole body always carries an object: arguments that are not one arrive empty
                 uses[edit.index]["input"] = _input_of(edit.arguments)
+            if edit.cut:
+                later = {id(b) for b in uses[edit.index + 1 :]}
+                obj["content"] = [b for b in obj["content"] if id(b) not in later]
+                obj["stop_reason"] = "max_tokens"
             return True
         if obj.get("index") != edit.index:
             return False
@@ -544,6 +548,11 @@ class _MessagesEncoder(StreamEncoder):
             self._event({"type": "message_stop"}, EventKind.TERMINATOR),
         ]
 
+    def cut_tool_call(self, index: int, arguments: str, usage: Usage) -> list[Event]:
+        # the API closes the block, then says max_tokens
+        stop = self._event({"type": "content_block_stop", "index": index}, EventKind.META)
+        return [stop, *self.finish(Completion("", usage, "length", tool_calls=_CUT))[-2:]]
+
     def keepalive(self) -> Event:
         return Event(_PING, EventKind.KEEPALIVE)
 
@@ -559,6 +568,9 @@ def _json_delta(block: int, fragment: str) -> dict[str, Any]:
         "delta": {"type": "input_json_delta", "partial_json": fragment},
     }
 
+
+#: stands for "the answer had tool calls" where only that matters (no text block to close)
+_CUT = (ToolCall("", "", ""),)
 
 # an argument fragment's event differs only in its block index and fragment
 _JSON_DELTA_PREFIX = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'

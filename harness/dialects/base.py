@@ -286,6 +286,19 @@ class StreamEncoder(ABC):
         they stop there because the answer hit its token limit."""
         raise NotImplementedError(f"{type(self).__name__} carries no tool calls")
 
+    def cut_tool_call(self, index: int, arguments: str, usage: Usage) -> list[Event]:
+        """Everything that ends the answer now because it hit its token limit inside the call at
+        stream ``index`` (as :meth:`Dialect.classify` numbers calls), whose arguments so far are
+        ``arguments``: the provider's length finish and its terminator. Ids come from what the
+        encoder wrote or learnt with :meth:`observe`."""
+        raise NotImplementedError(f"{type(self).__name__} carries no tool calls")
+
+    def observe(self, event: Event) -> None:
+        """Learn from an upstream event this encoder did not write the ids and state the events
+        it writes next must continue (Responses' response id, sequence number and output items).
+        Nothing to learn by default."""
+        return None
+
 
 class StreamDecoder(Protocol):
     """An incremental decoder of one stream framing: :class:`~harness.sse.SSEDecoder` for SSE,

@@ -313,6 +313,13 @@ class Gemini(Dialect):
         calls = [p["functionCall"] for p in parts if isinstance(p, dict) and isinstance(p.get("functionCall"), dict)]
         if cand is None or edit.index >= len(calls):
             return False
+        if edit.cut:  # a cut call is never sent: it and the calls after it are gone
+            keep = {id(c) for c in calls[: edit.index]}
+            cand["content"]["parts"] = [
+                p for p in parts if not (isinstance(p, dict) and "functionCall" in p) or id(p["functionCall"]) in keep
+            ]
+            cand["finishReason"] = "MAX_TOKENS"
+            return True
         args = _args_of(edit.arguments) if edit.arguments is not None else calls[edit.index].get("args")
         refused = "UNEXPECTED_TOOL_CALL" if edit.unexpected else "MALFORMED_FUNCTION_CALL" if args is None else None
         if refused is not None:
@@ -565,6 +572,11 @@ class _GeminiEncoder(StreamEncoder):
         data = encode_event(json.dumps(chunk, separators=(",", ":"), ensure_ascii=False))
         # every token of the answer arrives with this chunk
         return [Event(data, EventKind.TERMINATOR, tokens=completion.usage.output_tokens, tools=tools)]
+
+    def cut_tool_call(self, index: int, arguments: str, usage: Usage) -> list[Event]:
+        # a cut call is never sent: the answer just ends, with no parts
+        chunk = _chunk(self.req, [], "MAX_TOKENS", usage, self.response_id)
+        return [Event(encode_event(json.dumps(chunk, separators=(",", ":"))), EventKind.TERMINATOR)]
 
     def keepalive(self) -> Event:
         # Gemini itself never sends one; this comment is what a relay in front of it adds, and is

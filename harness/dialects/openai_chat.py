@@ -369,6 +369,9 @@ class OpenAIChat(Dialect):
             fn = calls[edit.index]["function"]
             fn["name"] = edit.name or fn["name"]
             fn["arguments"] = edit.arguments if edit.arguments is not None else fn["arguments"]
+            if edit.cut:
+                del calls[edit.index + 1 :]
+                choices[0]["finish_reason"] = "length"
             return True
         changed = False
         for tc in (choices[0].get("delta") or {}).get("tool_calls") or []:
@@ -619,6 +622,9 @@ class _ChatEncoder(StreamEncoder):
 
     def terminator(self) -> list[Event]:
         return [Event(b"data: [DONE]\n\n", EventKind.TERMINATOR)]
+
+    def cut_tool_call(self, index: int, arguments: str, usage: Usage) -> list[Event]:
+        return self.finish(Completion("", usage, "length"))
 
     def keepalive(self) -> Event:
         return Event(encode_comment("keep-alive"), EventKind.KEEPALIVE)

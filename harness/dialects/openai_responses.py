@@ -10,6 +10,7 @@ here, which is one of the things this dialect lets a drill show.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +42,8 @@ from .base import (
 from .openai_chat import openai_error_fields, openai_headers, openai_ratelimit_headers
 
 __all__ = ["OpenAIResponses"]
+
+_DATA_LINE = re.compile(rb"^data: ?(.*)$", re.MULTILINE)
 
 _ROLE = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 #: canonical finish -> (response.status, incomplete_details.reason)
@@ -154,7 +157,15 @@ class OpenAIResponses(Dialect):
     def edit_tool_call(self, obj: dict[str, Any], edit: ToolEdit, body: bool = False) -> bool:
         if body:
             calls = [o for o in obj.get("output") or [] if isinstance(o, dict) and o.get("type") == "function_call"]
-            return edit.index < len(calls) and _edit_item(calls[edit.index], edit, whole=True)
+            if edit.index >= len(calls) or not _edit_item(calls[edit.index], edit, whole=True):
+                return False
+            if edit.cut:
+                calls[edit.index]["status"] = "incomplete"
+                later = {id(c) for c in calls[edit.index + 1 :]}
+                obj["output"] = [o for o in obj["output"] if id(o) not in later]
+                obj["status"] = "incomplete"
+                obj["incomplete_details"] = {"reason": "max_output_tokens"}
+            return True
         etype = obj.get("type")
         at = obj.get("output_index") == edit.index
         if etype == "response.function_call_arguments.delta":
@@ -433,6 +444,7 @@ class _ResponsesEncoder(StreamEncoder):
         self._items: dict[int, dict[str, Any]] = {}  # finished function_call items, by output index
         self._item_ids: dict[int, str] = {}
         self._tool_prefix: dict[int, bytes] = {}
+        self._open: dict[int, dict[str, Any]] = {}  # function_call items as they were opened
         self._delta_prefix = (
             'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
             f'"item_id":"{self.item_id}",'
@@ -475,6 +487,7 @@ class _ResponsesEncoder(StreamEncoder):
         self._args[index] = []
         item = _call_item(call, "", "in_progress")
         self._item_ids[index] = item["id"]
+        self._open[index] = item
         delta = ToolDelta(index, item["call_id"], call.name, total=len(call.arguments))
         added = {"output_index": index, "item": item}
         return [self._event("response.output_item.added", added, EventKind.META, tools=(delta,))]
@@ -524,6 +537,36 @@ class _ResponsesEncoder(StreamEncoder):
             self._event("response.output_item.done", {"output_index": 0, "item": item}, EventKind.META),
             self._event(terminal, {"response": final}, EventKind.TERMINATOR),
         ]
+
+    def cut_tool_call(self, index: int, arguments: str, usage: Usage) -> list[Event]:
+        item = dict(self._open.get(index) or {"type": "function_call", "id": "", "call_id": "", "name": ""})
+        item.update(arguments=arguments, status="incomplete")
+        self._items[index] = item
+        done = self._event("response.output_item.done", {"output_index": index, "item": item}, EventKind.META)
+        output = [self._items[k] for k in sorted(self._items)]
+        final = self._response("incomplete", output, usage=_usage(usage), incomplete="max_output_tokens")
+        return [done, self._event("response.incomplete", {"response": final}, EventKind.TERMINATOR)]
+
+    def observe(self, event: Event) -> None:
+        """The upstream's response id, sequence number and function-call items, so that events
+        written after its own continue its stream (the SDK checks every identity)."""
+        m = _DATA_LINE.search(event.data)
+        try:
+            obj = json.loads(m.group(1)) if m else None
+        except ValueError:
+            return
+        if not isinstance(obj, dict):
+            return
+        if isinstance(obj.get("sequence_number"), int):
+            self.seq = obj["sequence_number"] + 1
+        resp = obj.get("response")
+        if isinstance(resp, dict) and isinstance(resp.get("id"), str):
+            self.id = resp["id"]
+            self.created = resp.get("created_at", self.created)
+        item = obj.get("item")
+        if isinstance(item, dict) and item.get("type") == "function_call" and isinstance(obj.get("output_index"), int):
+            target = self._open if obj.get("type") == "response.output_item.added" else self._items
+            target[obj["output_index"]] = item
 
     def keepalive(self) -> Event:
         return Event(encode_comment("keep-alive"), EventKind.KEEPALIVE)

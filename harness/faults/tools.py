@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..dialects.base import Event, EventKind
+from ..dialects.base import Event, EventKind, Usage
 from ..proxy.hooks import AttemptContext, StreamItem
 from ..sse import SSEDecoder, encode_event
 from ..toolcalls import ToolEdit, ToolSpec, fragment_count, fragments
@@ -208,13 +208,17 @@ class UnofferedToolCall(ToolCallFault):
 # -- a point inside a call's arguments, for stream_cut, stall and finish_length ---------------------
 class ToolPoint:
     """Yielded once by :func:`at_tool_arguments`, where the point is; ``index`` is the call's
-    index in the stream, ``sent`` how many characters of its arguments went out before it."""
+    index in the stream, ``arguments`` what went out of its arguments before it."""
 
-    __slots__ = ("index", "sent")
+    __slots__ = ("arguments", "index")
 
-    def __init__(self, index: int, sent: int) -> None:
+    def __init__(self, index: int, arguments: str) -> None:
         self.index = index
-        self.sent = sent
+        self.arguments = arguments
+
+    @property
+    def sent(self) -> int:
+        return len(self.arguments)
 
 
 class _Cursor:
@@ -222,6 +226,7 @@ class _Cursor:
 
     def __init__(self, ctx: AttemptContext, index: int, want: int) -> None:
         self.ctx, self.index, self.want, self.sent = ctx, index, want, 0
+        self.parts: list[str] = []
 
     def step(self, ev: Event) -> tuple[list[Event], list[Event] | None]:
         """What goes out before the point, and (once it is reached) what comes after it."""
@@ -236,8 +241,10 @@ class _Cursor:
         left = self.want - self.sent
         if left >= len(frag):
             self.sent += len(frag)
+            self.parts.append(frag)
             return [ev], ([] if self.sent >= self.want else None)
         self.sent = self.want
+        self.parts.append(frag[:left])
         head = edited(self.ctx, ev, ToolEdit(i, fragment=frag[:left])) if left > 0 else None
         tail = edited(self.ctx, ev, ToolEdit(i, fragment=frag[left:]))
         return ([head] if head is not None else []), [tail]
@@ -279,7 +286,7 @@ async def at_tool_arguments(
                         out.append(ev)
                     if out:
                         yield out
-                    yield ToolPoint(index, len(d.arguments) if after else 0)
+                    yield ToolPoint(index, d.arguments if after else "")
                     rest = batch[k + 1 :] if after else batch[k:]
                     if rest:
                         yield rest
@@ -312,7 +319,7 @@ async def at_tool_arguments(
                 rest = after_point + batch[k + 1 :]
             if out:
                 yield out
-            yield ToolPoint(index, cur.sent)
+            yield ToolPoint(index, "".join(cur.parts))
             if rest:
                 yield rest
             done = True
@@ -333,3 +340,41 @@ def _opened(ev: Event, seen: int, call: int, opened: set[int]) -> tuple[int, int
                 return seen + 1, d.index
             seen += 1
     return seen, None
+
+
+async def cut_in_tool_arguments(
+    ctx: AttemptContext, events: AsyncIterator[list[Event]], fraction: float, call: int = 0
+) -> AsyncIterator[list[Event]]:
+    """``events`` ended by the token limit ``fraction`` of the way through call number ``call``'s
+    arguments: what went out before the point, then the dialect's length finish and terminator
+    (Chat ``finish_reason: length``, Responses ``response.incomplete`` with the call's item
+    incomplete, Anthropic ``stop_reason: max_tokens``, Gemini ``MAX_TOKENS`` without the call).
+    An answer without that call goes through whole."""
+    enc = ctx.encoder
+    tokens = 0
+    async for item in at_tool_arguments(ctx, events, fraction, call):
+        if isinstance(item, ToolPoint):
+            ctx.attempt.finish = "length"
+            yield enc.cut_tool_call(item.index, item.arguments, Usage(ctx.request.prompt_tokens, tokens))
+            return
+        for ev in item:
+            enc.observe(ev)
+            tokens += ev.tokens
+        yield item
+
+
+def cut_body_in_tool_arguments(ctx: AttemptContext, response: Any, fraction: float, call: int = 0) -> None:
+    """The same for a whole body: call number ``call``'s arguments cut at ``fraction``, the calls
+    after it gone, the finish the dialect's length finish."""
+    if response.events is not None or not response.body or response.status >= 400:
+        return
+    info = ctx.dialect.read_completion(response.body)
+    if info is None or len(info.tools) <= call:
+        return
+    args = info.tools[call].arguments
+    obj = json.loads(response.body)
+    if ctx.dialect.edit_tool_call(
+        obj, ToolEdit(call, arguments=args[: round(fraction * len(args))], cut=True), body=True
+    ):
+        response.body = json.dumps(obj, ensure_ascii=False).encode()
+        ctx.attempt.finish = "length"
