@@ -34,7 +34,7 @@ from .dialects.base import (
     StreamEncoder,
     Usage,
 )
-from .toolcalls import ToolCall, ToolSpec, fragment_count, fragments, make_arguments
+from .toolcalls import FRAGMENT_CHARS, ToolCall, ToolSpec, fragment_count, fragments, make_arguments
 
 __all__ = ["SIM_RULES", "Capacity", "CapacityFull", "SimResponse", "SimRule", "SimSettings", "Simulator"]
 
@@ -256,7 +256,7 @@ class Simulator:
             if budget is not None and n + count > budget:
                 left = budget - n
                 if left > 0:
-                    kept.append(replace(c, arguments="".join(fragments(c.arguments, 0, left))))
+                    kept.append(replace(c, arguments=c.arguments[: left * FRAGMENT_CHARS]))
                     n += left
                 return Completion("", Usage(req.prompt_tokens, n), "length", tuple(kept))
             kept.append(c)

@@ -33,6 +33,7 @@ from .canonical import canonical_tokens, fingerprint
 
 __all__ = [
     "ALL_DONE",
+    "FRAGMENT_CHARS",
     "Conversation",
     "ToolCall",
     "ToolCallLog",
@@ -374,8 +375,7 @@ def make_arguments(spec: ToolSpec, seed: str, size: int = 0) -> str:
     value = b.value(params or {"type": "object"})
     if not isinstance(value, dict):
         value = {}
-    # grow the free-text strings, the first ones first, each up to its maxLength; words come in
-    # bulk and strings are joined once: arguments may be megabytes, made per request
+    # grow the free-text strings, the first ones first, each up to its maxLength
     need = size - len(json.dumps(value, ensure_ascii=False))
     for container, key, hi in b.growable:
         if need <= 0:
@@ -383,7 +383,9 @@ def make_arguments(spec: ToolSpec, seed: str, size: int = 0) -> str:
         room = need if hi is None else min(need, hi - len(container[key]))
         if room <= 1:
             continue
-        words = "".join(canonical_tokens(f"{b.words.seed}:grow:{key}", room // 4 + 2))
+        # 64 words of the seed's, repeated: made per request, arguments may be megabytes
+        block = "".join(canonical_tokens(f"{b.words.seed}:grow:{key}", 64)) + " "
+        words = block * (room // len(block) + 1)
         if len(words) >= room:
             words = words[: max(1, words.rfind(" ", 0, room - 1))]  # whole words only
         container[key] += " " + words
