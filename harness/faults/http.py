@@ -31,6 +31,7 @@ from ..dialects.base import (
 )
 from ..proxy.hooks import AttemptContext, StreamItem
 from .base import Fault, FaultAttrError, attr, register, seconds
+from .tools import InToolArguments, cut_body_in_tool_arguments, cut_in_tool_arguments
 
 __all__ = ["ErrorFault"]
 
@@ -345,10 +346,30 @@ def _take_tokens(text: str, n: int) -> str:
 
 @register("finish_length")
 @dataclass
-class FinishLength(_SemanticFinish):
-    """F24: ``finish_reason: length`` / ``max_tokens`` / ``MAX_TOKENS`` after ``after_tokens``."""
+class FinishLength(InToolArguments, _SemanticFinish):
+    """F24: ``finish_reason: length`` / ``max_tokens`` / ``MAX_TOKENS`` after ``after_tokens``.
+
+    With ``in: tool_arguments`` the token limit falls inside a tool call's arguments instead,
+    ``after_fraction`` of the way through call number ``call`` (half of the first by default):
+    each dialect's own truncated call (Responses' incomplete item, Anthropic's closed block with
+    ``max_tokens``; Gemini sends no call at all), streamed or in a whole body."""
 
     finish: ClassVar[str] = "length"
+
+    def validate(self) -> None:
+        self.validate_position()
+
+    async def before(self, ctx: AttemptContext) -> Rendered | None:
+        return None if self.in_tool_arguments else await super().before(ctx)
+
+    async def upstream_response(self, ctx: AttemptContext, response: Any) -> None:
+        if self.in_tool_arguments:
+            cut_body_in_tool_arguments(ctx, response, self.fraction, self.call or 0)
+
+    def transform(self, ctx: AttemptContext, events: AsyncIterator[list[Event]]) -> AsyncIterator[StreamItem]:
+        if self.in_tool_arguments:
+            return cut_in_tool_arguments(ctx, events, self.fraction, self.call or 0)
+        return super().transform(ctx, events)
 
 
 @register("content_filter")

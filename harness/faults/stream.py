@@ -30,6 +30,7 @@ from ..journal import EndReason
 from ..proxy.hooks import AttemptContext, Close, CloseMode, StreamItem
 from ..sse import encode_comment
 from .base import Fault, FaultAttrError, attr, register, seconds
+from .tools import InToolArguments, ToolPoint
 
 __all__ = [
     "InbandError",
@@ -384,12 +385,16 @@ class ThroughputCollapse(StreamFault):
 # -- F16 ---------------------------------------------------------------------------------------
 @register("stream_cut")
 @dataclass
-class StreamCut(StreamFault):
+class StreamCut(InToolArguments, StreamFault):
     """F16: capacity vanishes mid-answer: after ``after_events`` events or ``after_tokens``
     tokens (whichever comes first; 8 tokens when neither is set) the stream stops without its
     finish and terminator. ``mode`` says how: ``fin`` closes the TCP connection without the
     chunked body's last chunk, ``reset`` sends an RST, ``clean`` ends the HTTP body properly but
     the dialect's terminator never comes. The journal says ``cut``.
+
+    With ``in: tool_arguments`` the cut is inside a tool call's arguments instead,
+    ``after_fraction`` of the way through call number ``call`` (half of the first by default):
+    the half-written call an agent must never execute.
     """
 
     after_tokens: int | None = attr(None, "content tokens delivered before the cut")
@@ -397,16 +402,24 @@ class StreamCut(StreamFault):
     mode: str = attr("fin", "fin, reset or clean", ("fin", "reset", "clean"))
 
     def __post_init__(self) -> None:
-        if self.after_tokens is None and self.after_events is None:
+        if self.after_tokens is None and self.after_events is None and not self.in_tool_arguments:
             self.after_tokens = 8
 
     def validate(self) -> None:
+        self.validate_position()
         for name in ("after_tokens", "after_events"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise FaultAttrError("must be an integer >= 0", name)
 
     async def transform(self, ctx: AttemptContext, events: AsyncIterator[list[Event]]) -> AsyncIterator[StreamItem]:  # type: ignore[override]
+        if self.in_tool_arguments:
+            async for item in self.at_point(ctx, events):
+                if isinstance(item, ToolPoint):
+                    yield Close(CloseMode(self.mode), EndReason.CUT.value)
+                    return
+                yield item
+            return
         events = _follow(ctx, events)
         max_events, max_tokens = self.after_events, self.after_tokens
         n_events = n_tokens = 0
@@ -442,7 +455,7 @@ class StreamCut(StreamFault):
 # -- F17 / F18 ---------------------------------------------------------------------------------
 @register("stall")
 @dataclass
-class Stall(StreamFault):
+class Stall(InToolArguments, StreamFault):
     """F17/F18: after ``after_tokens`` tokens the provider goes quiet for ``duration`` seconds
     (null: until the client leaves) with the socket open. ``keepalive: none`` is the silent stall
     a read timeout catches; ``ping`` (Anthropic's ``event: ping``, an SSE comment elsewhere) and
@@ -451,6 +464,9 @@ class Stall(StreamFault):
     cut`` closes the connection (FIN) mid-body: journal ``cut``.
 
     Non-streaming analogue: the response is ``duration`` late (resume), or never comes (cut).
+
+    With ``in: tool_arguments`` the stall is inside a tool call's arguments instead,
+    ``after_fraction`` of the way through call number ``call`` (half of the first by default).
     """
 
     after_tokens: int = attr(4, "tokens delivered before the stall")
@@ -462,6 +478,7 @@ class Stall(StreamFault):
     then: str = attr("resume", "resume (send the rest) or cut (close the connection)", ("resume", "cut"))
 
     def validate(self) -> None:
+        self.validate_position()
         if self.after_tokens < 0:
             raise FaultAttrError("must be an integer >= 0", "after_tokens")
         if self.duration is not None and self.duration < 0:
@@ -492,6 +509,16 @@ class Stall(StreamFault):
             yield Close(CloseMode.FIN, EndReason.CUT.value)
 
     async def transform(self, ctx: AttemptContext, events: AsyncIterator[list[Event]]) -> AsyncIterator[StreamItem]:  # type: ignore[override]
+        if self.in_tool_arguments:
+            async for item in self.at_point(ctx, events):
+                if not isinstance(item, ToolPoint):
+                    yield item
+                    continue
+                async for quiet in self._stall(ctx):
+                    yield quiet
+                    if isinstance(quiet, Close):
+                        return
+            return
         events = _follow(ctx, events)
         sent = 0
         stalled = False

@@ -27,10 +27,19 @@ from ..dialects.base import Event, EventKind, Usage
 from ..proxy.hooks import AttemptContext, StreamItem
 from ..sse import SSEDecoder, encode_event
 from ..toolcalls import ToolEdit, ToolSpec, fragment_count, fragments
-from .base import FaultAttrError, attr, register
-from .stream import StreamFault
+from .base import Fault, FaultAttrError, attr, register
 
-__all__ = ["MalformedToolArguments", "ToolCallFault", "UnofferedToolCall", "edited"]
+__all__ = [
+    "InToolArguments",
+    "MalformedToolArguments",
+    "ToolCallFault",
+    "ToolPoint",
+    "UnofferedToolCall",
+    "at_tool_arguments",
+    "cut_body_in_tool_arguments",
+    "cut_in_tool_arguments",
+    "edited",
+]
 
 
 def edited(ctx: AttemptContext, ev: Event, edit: ToolEdit) -> Event:
@@ -74,7 +83,7 @@ def _spread(text: str, slots: int) -> list[str]:
 
 
 @dataclass
-class ToolCallFault(StreamFault):
+class ToolCallFault(Fault):
     """Base of the tool-call faults: changes call number ``call`` of the answer."""
 
     call: int = attr(0, "which tool call of the answer (0: the first)")
@@ -378,3 +387,38 @@ def cut_body_in_tool_arguments(ctx: AttemptContext, response: Any, fraction: flo
     ):
         response.body = json.dumps(obj, ensure_ascii=False).encode()
         ctx.attempt.finish = "length"
+
+
+# -- the position attributes stream_cut, stall and finish_length share ---------------------------
+@dataclass
+class InToolArguments:
+    """Where a stream fault acts: among the answer's tokens (``after_tokens``, the default), or
+    with ``in: tool_arguments`` inside a tool call's arguments, ``after_fraction`` of the way
+    through call number ``call``. An answer without that call goes through untouched."""
+
+    in_: str | None = attr(
+        None, "answer (default: among the answer's tokens) or tool_arguments", ("answer", "tool_arguments"), key="in"
+    )
+    after_fraction: float | None = attr(None, "with in: tool_arguments, how far through the arguments (0-1; 0.5)")
+    call: int | None = attr(None, "with in: tool_arguments, which tool call of the answer (0: the first)")
+
+    @property
+    def in_tool_arguments(self) -> bool:
+        return self.in_ == "tool_arguments"
+
+    @property
+    def fraction(self) -> float:
+        return 0.5 if self.after_fraction is None else self.after_fraction
+
+    def validate_position(self) -> None:
+        if self.after_fraction is not None and not 0.0 <= self.after_fraction <= 1.0:
+            raise FaultAttrError("must be a number from 0 to 1", "after_fraction")
+        if self.call is not None and self.call < 0:
+            raise FaultAttrError("must be an integer >= 0", "call")
+        if not self.in_tool_arguments and (self.after_fraction is not None or self.call is not None):
+            raise FaultAttrError("after_fraction and call place a fault in a tool call: add in: tool_arguments", "in")
+
+    def at_point(
+        self, ctx: AttemptContext, events: AsyncIterator[list[Event]]
+    ) -> AsyncIterator[list[Event] | ToolPoint]:
+        return at_tool_arguments(ctx, events, self.fraction, self.call or 0)

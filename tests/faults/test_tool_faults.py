@@ -133,6 +133,9 @@ def test_second_call_of_parallel_calls():
         ("t01-tool-arguments-invalid-json", "anthropic", lambda c: not c["arguments_valid"]),
         ("t02-tool-arguments-missing-required", "chat", lambda c: not c["arguments_valid"]),
         ("t03-tool-call-unoffered", "chat", lambda c: not c["offered"]),
+        ("t04-tool-arguments-stream-cut", "chat_stream", lambda c: not c["arguments_complete"]),
+        ("t05-tool-arguments-stall", "anthropic_stream", lambda c: False),  # resumed: the call is whole
+        ("t06-tool-call-finish-length", "chat", lambda c: not c["arguments_complete"]),
     ],
 )
 def test_shipped_profiles_hit_a_tool_using_agent(profile, surface, bad):
@@ -149,7 +152,9 @@ def test_shipped_profiles_hit_a_tool_using_agent(profile, surface, bad):
         attempts = bg.journal.attempts("primary")
         faulted = [a for a in attempts if a.fault is not None]
         assert 0 < len(faulted) < len(attempts)
-        assert all(bad(a.tool_calls[0]) for a in faulted)
+        assert all(bad(a.tool_calls[0]) for a in faulted if "stall" not in profile)
         assert not any(bad(a.tool_calls[0]) for a in attempts if a.fault is None)
+        if "stall" in profile:  # 30 s of silence, at time scale 0.05, inside each faulted answer
+            assert all(a.duration >= 1.5 for a in faulted)
     finally:
         bg.stop()
