@@ -510,14 +510,18 @@ class Stall(InToolArguments, StreamFault):
 
     async def transform(self, ctx: AttemptContext, events: AsyncIterator[list[Event]]) -> AsyncIterator[StreamItem]:  # type: ignore[override]
         if self.in_tool_arguments:
-            async for item in self.at_point(ctx, events):
+            tape = _Tape(ctx, events)  # after a resume the rest keeps the upstream's pace
+            async for item in self.at_point(ctx, tape):
                 if not isinstance(item, ToolPoint):
                     yield item
                     continue
+                if self.then == "resume":
+                    tape.hold()
                 async for quiet in self._stall(ctx):
                     yield quiet
                     if isinstance(quiet, Close):
                         return
+                tape.release()
             return
         events = _follow(ctx, events)
         sent = 0

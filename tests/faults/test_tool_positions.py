@@ -4,6 +4,7 @@ lane."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -131,3 +132,33 @@ def test_position_attributes_need_in():
     with pytest.raises(FaultAttrError) as err:
         make_fault("stall", {"in": "tool_arguments", "after_fraction": 1.5})
     assert err.value.field == "after_fraction"
+
+
+def test_after_a_stall_inside_the_arguments_the_rest_keeps_its_pace():
+    """The fragments after the stall come at the upstream's pace, not in one burst."""
+    import openai
+
+    fault = {**STALL, "duration": 0.3}
+    bg = tool_drive.start("chat", fault, tokens_per_second=40, tool_arguments_chars=80)
+    try:
+        client = openai.OpenAI(base_url=bg.urls["lane"] + "/v1", api_key="k", max_retries=0)
+        times = []
+        stream = client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "go"}],
+            tools=[
+                {"type": "function", "function": {"name": "read_file", "parameters": tool_drive.TOOLS["read_file"]}}
+            ],
+            stream=True,
+        )
+        for chunk in stream:
+            deltas = chunk.choices[0].delta.tool_calls if chunk.choices else None
+            if deltas and deltas[0].function and deltas[0].function.arguments:
+                times.append(time.monotonic())
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        k = max(range(len(gaps)), key=gaps.__getitem__)
+        assert gaps[k] >= 0.3, gaps  # the stall, inside the arguments
+        after = times[k + 1 :]
+        assert len(after) >= 5 and after[-1] - after[0] >= 0.6 * (len(after) - 1) / 40, gaps
+    finally:
+        tool_drive.stop(bg)
