@@ -76,7 +76,10 @@ def test_invalid_json_arguments(lane, surface):
         assert name == "read_file" and _json(args) is None and args.rstrip().endswith(",}")
     (call,) = a.tool_calls
     assert call["arguments_complete"] and not call["arguments_valid"] and call["offered"]
-    assert a.outcome == "ok"
+    if surface == "anthropic_stream":  # the SDK hangs up as it raises: before the terminator, or after
+        assert a.outcome == "ok" or a.end_reason == "client_gone"
+    else:
+        assert a.outcome == "ok"
 
 
 @pytest.mark.parametrize("surface", SURFACES)
