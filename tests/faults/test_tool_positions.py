@@ -135,11 +135,12 @@ def test_position_attributes_need_in():
 
 
 def test_after_a_stall_inside_the_arguments_the_rest_keeps_its_pace():
-    """The fragments after the stall come at the upstream's pace, not in one burst."""
+    """The fragments after the stall come at the upstream's pace, not in one burst: the last of
+    them is due half a second after the first (20 tokens/s), however loaded the machine is."""
     import openai
 
     fault = {**STALL, "duration": 0.3}
-    bg = tool_drive.start("chat", fault, tokens_per_second=40, tool_arguments_chars=80)
+    bg = tool_drive.start("chat", fault, tokens_per_second=20, tool_arguments_chars=80)
     try:
         client = openai.OpenAI(base_url=bg.urls["lane"] + "/v1", api_key="k", max_retries=0)
         times = []
@@ -157,8 +158,9 @@ def test_after_a_stall_inside_the_arguments_the_rest_keeps_its_pace():
                 times.append(time.monotonic())
         gaps = [b - a for a, b in itertools.pairwise(times)]
         k = max(range(len(gaps)), key=gaps.__getitem__)
-        assert gaps[k] >= 0.3, gaps  # the stall, inside the arguments
+        assert gaps[k] >= 0.25, gaps  # the 0.3 s stall, inside the arguments (client-side clock)
         after = times[k + 1 :]
-        assert len(after) >= 5 and after[-1] - after[0] >= 0.6 * (len(after) - 1) / 40, gaps
+        # ~10 fragments at 20/s: a burst would span nothing; a late machine only spans more
+        assert len(after) >= 2 and after[-1] - after[0] >= 0.2, gaps
     finally:
         tool_drive.stop(bg)
