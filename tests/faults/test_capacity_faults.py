@@ -38,8 +38,14 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 Starter = Callable[..., BackgroundLanes]
 
 
-def drill(start: Starter, faults: list[dict[str, Any]], *, time_scale: float = 1.0, sim: dict[str, Any] | None = None,
-          **lanes: str) -> BackgroundLanes:
+def drill(
+    start: Starter,
+    faults: list[dict[str, Any]],
+    *,
+    time_scale: float = 1.0,
+    sim: dict[str, Any] | None = None,
+    **lanes: str,
+) -> BackgroundLanes:
     """Lanes (default: one openai lane named ``lane``) with ``faults``, started in the background."""
     lanes = lanes or {"lane": "openai"}
     return start(
@@ -118,8 +124,9 @@ def held_stream(url: str, dialect: str = "openai") -> Iterator[httpx.Response]:
 @pytest.mark.parametrize("kind", SDK_KINDS)
 def test_remaining_counts_down_and_reset_is_in_the_dialects_format(start_lanes: Starter, kind: str) -> None:
     # 5 a minute: nothing refills noticeably between three quick calls (one request per 12 s)
-    bg = drill(start_lanes, [{"fault": "rate_limiter", "lane": "lane", "requests_per_minute": 5}],
-               lane=LANE_DIALECT[kind])
+    bg = drill(
+        start_lanes, [{"fault": "rate_limiter", "lane": "lane", "requests_per_minute": 5}], lane=LANE_DIALECT[kind]
+    )
     url = bg.urls["lane"]
     seen = [send(kind, url).headers for _ in range(3)]
     assert [remaining(kind, h) for h in seen] == [4, 3, 2]
@@ -165,8 +172,12 @@ def test_remaining_refills_continuously(start_lanes: Starter) -> None:
 @pytest.mark.parametrize("kind", SDK_KINDS)
 def test_sdk_waits_the_truthful_retry_after_and_is_admitted(start_lanes: Starter, kind: str) -> None:
     # 2 a "minute" of 1.2 s: after two calls the next is admitted ~0.6 s later, and not before
-    bg = drill(start_lanes, [{"fault": "rate_limiter", "lane": "lane", "requests_per_minute": 2}],
-               time_scale=0.02, lane=LANE_DIALECT[kind])
+    bg = drill(
+        start_lanes,
+        [{"fault": "rate_limiter", "lane": "lane", "requests_per_minute": 2}],
+        time_scale=0.02,
+        lane=LANE_DIALECT[kind],
+    )
     url = bg.urls["lane"]
     send(kind, url)
     send(kind, url)
@@ -241,8 +252,11 @@ def test_gemini_refusal_carries_the_wait_in_the_body(start_lanes: Starter) -> No
 def test_no_retry_after_means_sdk_backoff_then_rate_limit_error(start_lanes: Starter, kind: str) -> None:
     """F02: without retry-after the SDK falls back to its own backoff (0.5 s then 1 s, minus up
     to 25 % jitter), retries twice, and raises RateLimitError."""
-    bg = drill(start_lanes, [{"fault": "rate_limiter", "requests_per_minute": 1, "retry_after": False}],
-               lane=LANE_DIALECT[kind])
+    bg = drill(
+        start_lanes,
+        [{"fault": "rate_limiter", "requests_per_minute": 1, "retry_after": False}],
+        lane=LANE_DIALECT[kind],
+    )
     url = bg.urls["lane"]
     send(kind, url)
     err = openai.RateLimitError if kind != "anthropic" else anthropic.RateLimitError
@@ -281,8 +295,11 @@ def test_tokens_limit_charges_prompt_then_completion(start_lanes: Starter) -> No
 
 
 def test_anthropic_input_and_output_buckets(start_lanes: Starter) -> None:
-    bg = drill(start_lanes, [{"fault": "rate_limiter", "input_tokens_per_minute": 1000,
-                              "output_tokens_per_minute": 30}], lane="anthropic")
+    bg = drill(
+        start_lanes,
+        [{"fault": "rate_limiter", "input_tokens_per_minute": 1000, "output_tokens_per_minute": 30}],
+        lane="anthropic",
+    )
     url = bg.urls["lane"]
     h1 = send("anthropic", url, prompt="y" * 40).headers
     # about 10 prompt tokens by the harness's estimate, taken at admission
@@ -301,8 +318,12 @@ def test_anthropic_input_and_output_buckets(start_lanes: Starter) -> None:
 def test_shared_bucket_across_two_lanes(start_lanes: Starter) -> None:
     """F31: two lanes naming one shared bucket spend one quota; without ``shared`` each lane
     has its own."""
-    bg = drill(start_lanes, [{"fault": "rate_limiter", "lane": "*", "requests_per_minute": 2, "shared": "org"}],
-               a="openai", b="openai")
+    bg = drill(
+        start_lanes,
+        [{"fault": "rate_limiter", "lane": "*", "requests_per_minute": 2, "shared": "org"}],
+        a="openai",
+        b="openai",
+    )
     a, b = bg.urls["a"], bg.urls["b"]
     assert remaining("chat", send("chat", a).headers) == 1
     assert remaining("chat", send("chat", b).headers) == 0
@@ -313,8 +334,9 @@ def test_shared_bucket_across_two_lanes(start_lanes: Starter) -> None:
     refused = [x for x in settle(bg, 4) if x.status == 429]
     assert {x.lane for x in refused} == {"a", "b"}
 
-    apart = drill(start_lanes, [{"fault": "rate_limiter", "lane": "*", "requests_per_minute": 2}],
-                  a="openai", b="openai")
+    apart = drill(
+        start_lanes, [{"fault": "rate_limiter", "lane": "*", "requests_per_minute": 2}], a="openai", b="openai"
+    )
     for url in (apart.urls["a"], apart.urls["b"]):
         assert [remaining("chat", send("chat", url).headers) for _ in range(2)] == [1, 0]
 
@@ -351,10 +373,12 @@ def test_schedule_off_means_no_limit_and_no_counting(start_lanes: Starter) -> No
         ("slow_down", "anthropic", anthropic.RateLimitError, 429, lambda e: e.type == "rate_limit_error"),
     ],
 )
-def test_refusal_kind(start_lanes: Starter, kind: str, lane_kind: str, exc: type[Exception], status: int,
-                      check: Callable[[Any], bool]) -> None:
-    bg = drill(start_lanes, [{"fault": "rate_limiter", "requests_per_minute": 1, "kind": kind}],
-               lane=LANE_DIALECT[lane_kind])
+def test_refusal_kind(
+    start_lanes: Starter, kind: str, lane_kind: str, exc: type[Exception], status: int, check: Callable[[Any], bool]
+) -> None:
+    bg = drill(
+        start_lanes, [{"fault": "rate_limiter", "requests_per_minute": 1, "kind": kind}], lane=LANE_DIALECT[lane_kind]
+    )
     send(lane_kind, bg.urls["lane"])
     with pytest.raises(exc) as info:
         send(lane_kind, bg.urls["lane"])
@@ -367,8 +391,13 @@ def test_headers_broken_and_absent(start_lanes: Starter) -> None:
     bg = drill(
         start_lanes,
         [
-            {"fault": "rate_limiter", "lane": "az", "requests_per_minute": 1, "headers": "broken",
-             "retry_after": False},
+            {
+                "fault": "rate_limiter",
+                "lane": "az",
+                "requests_per_minute": 1,
+                "headers": "broken",
+                "retry_after": False,
+            },
             {"fault": "rate_limiter", "lane": "an", "requests_per_minute": 1, "headers": "broken"},
             {"fault": "rate_limiter", "lane": "none", "requests_per_minute": 1, "headers": False},
         ],
@@ -502,8 +531,7 @@ def test_queueing_delays_headers_until_a_slot_frees(start_lanes: Starter) -> Non
 
 
 def test_queue_timeout_gives_the_capacity_error(start_lanes: Starter) -> None:
-    bg = drill(start_lanes, [{"fault": "concurrency_cap", "slots": 1, "queue": 1, "queue_timeout": 0.2}],
-               sim=SLOW_SIM)
+    bg = drill(start_lanes, [{"fault": "concurrency_cap", "slots": 1, "queue": 1, "queue_timeout": 0.2}], sim=SLOW_SIM)
     url = bg.urls["lane"]
     with held_stream(url):
         t0 = time.monotonic()
@@ -530,8 +558,9 @@ def test_queue_full_overflows_at_once(start_lanes: Starter) -> None:
 
 
 def test_cap_shrinks_at_drill_time(start_lanes: Starter) -> None:
-    bg = drill(start_lanes, [{"fault": "concurrency_cap", "slots": 2, "shrink_to": 1, "shrink_after": 1.0}],
-               sim=SLOW_SIM)
+    bg = drill(
+        start_lanes, [{"fault": "concurrency_cap", "slots": 2, "shrink_to": 1, "shrink_after": 1.0}], sim=SLOW_SIM
+    )
     url = bg.urls["lane"]
     with held_stream(url):
         assert send("chat", url, max_tokens=2).status_code == 200  # two slots before the shrink

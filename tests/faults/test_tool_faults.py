@@ -12,27 +12,7 @@ import json
 import pytest
 
 from tests.faults import tool_drive
-from tests.faults.tool_drive import SURFACES, dialect_of
-
-
-@pytest.fixture(params=["simulator", "forwarded"])
-def lane(request):
-    started = []
-
-    def make(surface: str, fault: dict | None):
-        bg = tool_drive.start(surface, fault, forwarded=request.param == "forwarded")
-        started.append(bg)
-        return bg
-
-    yield make
-    for bg in started:
-        tool_drive.stop(bg)
-
-
-def _attempt(bg):
-    assert bg.journal.wait_for(1)
-    (a,) = bg.journal.attempts("lane")
-    return a
+from tests.faults.tool_drive import SURFACES, dialect_of, only_attempt
 
 
 def _json(text: str):
@@ -43,21 +23,21 @@ def _json(text: str):
 
 
 @pytest.mark.parametrize("surface", SURFACES)
-def test_no_fault_baseline(lane, surface):
-    bg = lane(surface, None)
+def test_no_fault_baseline(tool_lane, surface):
+    bg = tool_lane(surface, None)
     seen = tool_drive.step(surface, bg.urls["lane"])
     assert seen.exc is None
     ((name, args),) = seen.calls
     assert name == "read_file" and set(_json(args)) == {"path", "lines"}
-    (call,) = _attempt(bg).tool_calls
+    (call,) = only_attempt(bg).tool_calls
     assert call["arguments_complete"] and call["arguments_valid"] and call["offered"]
 
 
 @pytest.mark.parametrize("surface", SURFACES)
-def test_invalid_json_arguments(lane, surface):
-    bg = lane(surface, {"fault": "malformed_tool_arguments", "kind": "invalid_json"})
+def test_invalid_json_arguments(tool_lane, surface):
+    bg = tool_lane(surface, {"fault": "malformed_tool_arguments", "kind": "invalid_json"})
     seen = tool_drive.step(surface, bg.urls["lane"])
-    a = _attempt(bg)
+    a = only_attempt(bg)
     assert a.fault is not None and a.fault["name"] == "malformed_tool_arguments"
     dialect = dialect_of(surface)
     if dialect == "gemini":
@@ -83,22 +63,22 @@ def test_invalid_json_arguments(lane, surface):
 
 
 @pytest.mark.parametrize("surface", SURFACES)
-def test_missing_required_property(lane, surface):
-    bg = lane(surface, {"fault": "malformed_tool_arguments", "kind": "missing_required"})
+def test_missing_required_property(tool_lane, surface):
+    bg = tool_lane(surface, {"fault": "malformed_tool_arguments", "kind": "missing_required"})
     seen = tool_drive.step(surface, bg.urls["lane"])
     assert seen.exc is None
     ((name, args),) = seen.calls
     assert name == "read_file" and set(_json(args)) == {"lines"}  # "path" is the first required
-    (call,) = _attempt(bg).tool_calls
+    (call,) = only_attempt(bg).tool_calls
     assert call["arguments_complete"] and not call["arguments_valid"]
 
 
 @pytest.mark.parametrize("surface", SURFACES)
-def test_call_to_a_tool_not_offered(lane, surface):
-    bg = lane(surface, {"fault": "unoffered_tool_call", "tool": "delete_branch"})
+def test_call_to_a_tool_not_offered(tool_lane, surface):
+    bg = tool_lane(surface, {"fault": "unoffered_tool_call", "tool": "delete_branch"})
     seen = tool_drive.step(surface, bg.urls["lane"])
     assert seen.exc is None
-    a = _attempt(bg)
+    a = only_attempt(bg)
     if dialect_of(surface) == "gemini":
         assert seen.calls == [] and seen.finish == "UNEXPECTED_TOOL_CALL"
         assert a.tool_calls is None
@@ -109,15 +89,15 @@ def test_call_to_a_tool_not_offered(lane, surface):
     assert call["name"] == "delete_branch" and not call["offered"] and call["arguments_complete"]
 
 
-def test_a_text_answer_goes_through_untouched(lane):
+def test_a_text_answer_goes_through_untouched(tool_lane):
     """No tool offered, no call: the fault has nothing to change."""
     import openai
 
-    bg = lane("chat", {"fault": "malformed_tool_arguments"})
+    bg = tool_lane("chat", {"fault": "malformed_tool_arguments"})
     client = openai.OpenAI(base_url=bg.urls["lane"] + "/v1", api_key="k", max_retries=0)
     r = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].finish_reason == "stop" and r.choices[0].message.content
-    assert _attempt(bg).tool_calls is None
+    assert only_attempt(bg).tool_calls is None
 
 
 def test_second_call_of_parallel_calls():
@@ -125,7 +105,7 @@ def test_second_call_of_parallel_calls():
     try:
         seen = tool_drive.step("chat_stream", bg.urls["lane"])
         assert [_json(args) is not None for _, args in seen.calls] == [True, False, True]
-        assert [c["arguments_valid"] for c in _attempt(bg).tool_calls] == [True, False, True]
+        assert [c["arguments_valid"] for c in only_attempt(bg).tool_calls] == [True, False, True]
     finally:
         tool_drive.stop(bg)
 

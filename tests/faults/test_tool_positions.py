@@ -7,44 +7,22 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from typing import Any
 
 import pytest
 
-from harness.lanes import BackgroundLanes
 from tests.faults import tool_drive
-from tests.faults.tool_drive import SURFACES, dialect_of
+from tests.faults.tool_drive import SURFACES, dialect_of, only_attempt
 
 CUT = {"fault": "stream_cut", "in": "tool_arguments", "after_fraction": 0.5}
 STALL = {"fault": "stall", "in": "tool_arguments", "after_fraction": 0.5, "duration": 0.4}
 LENGTH = {"fault": "finish_length", "in": "tool_arguments", "after_fraction": 0.5}
 
 
-@pytest.fixture(params=["simulator", "forwarded"])
-def lane(request):
-    started = []
-
-    def make(surface: str, fault: dict[str, Any]) -> BackgroundLanes:
-        bg = tool_drive.start(surface, fault, forwarded=request.param == "forwarded")
-        started.append(bg)
-        return bg
-
-    yield make
-    for bg in started:
-        tool_drive.stop(bg)
-
-
-def _attempt(bg: BackgroundLanes):
-    assert bg.journal.wait_for(1)
-    (a,) = bg.journal.attempts("lane")
-    return a
-
-
 @pytest.mark.parametrize("surface", SURFACES)
-def test_token_limit_halfway_through_the_arguments(lane, surface):
-    bg = lane(surface, LENGTH)
+def test_token_limit_halfway_through_the_arguments(tool_lane, surface):
+    bg = tool_lane(surface, LENGTH)
     seen = tool_drive.step(surface, bg.urls["lane"])
-    a = _attempt(bg)
+    a = only_attempt(bg)
     assert a.finish == "length" and a.outcome == "ok" and a.fault["in"] == "tool_arguments"
     dialect = dialect_of(surface)
     if dialect == "gemini":  # a cut call is never sent
@@ -80,10 +58,10 @@ def test_token_limit_halfway_through_the_arguments(lane, surface):
 
 
 @pytest.mark.parametrize("surface", SURFACES)
-def test_stream_cut_halfway_through_the_arguments(lane, surface):
-    bg = lane(surface, CUT)
+def test_stream_cut_halfway_through_the_arguments(tool_lane, surface):
+    bg = tool_lane(surface, CUT)
     seen = tool_drive.step(surface, bg.urls["lane"])
-    a = _attempt(bg)
+    a = only_attempt(bg)
     if not surface.endswith("_stream"):  # a whole body has nothing to cut inside
         assert seen.exc is None and [n for n, _ in seen.calls] == ["read_file"]
         assert a.end_reason == "complete" and a.tool_calls[0]["arguments_complete"]
@@ -99,14 +77,14 @@ def test_stream_cut_halfway_through_the_arguments(lane, surface):
 
 
 @pytest.mark.parametrize("surface", [s for s in SURFACES if s.endswith("_stream")])
-def test_stall_halfway_through_the_arguments_then_resume(lane, surface):
-    bg = lane(surface, STALL)
+def test_stall_halfway_through_the_arguments_then_resume(tool_lane, surface):
+    bg = tool_lane(surface, STALL)
     t0 = time.monotonic()
     seen = tool_drive.step(surface, bg.urls["lane"])
     elapsed = time.monotonic() - t0
     assert seen.exc is None and [n for n, _ in seen.calls] == ["read_file"]
     assert set(json.loads(seen.calls[0][1])) == {"path", "lines"}
-    a = _attempt(bg)
+    a = only_attempt(bg)
     assert a.end_reason == "complete" and elapsed >= 0.4
     (call,) = a.tool_calls
     assert call["arguments_complete"] and call["arguments_valid"]
@@ -115,11 +93,11 @@ def test_stall_halfway_through_the_arguments_then_resume(lane, surface):
 
 
 @pytest.mark.parametrize("surface", ["chat_stream", "anthropic_stream"])
-def test_stall_then_cut_inside_the_arguments(lane, surface):
-    bg = lane(surface, {**STALL, "then": "cut"})
+def test_stall_then_cut_inside_the_arguments(tool_lane, surface):
+    bg = tool_lane(surface, {**STALL, "then": "cut"})
     seen = tool_drive.step(surface, bg.urls["lane"])
     assert seen.exc is not None
-    a = _attempt(bg)
+    a = only_attempt(bg)
     assert a.end_reason == "cut" and not a.tool_calls[0]["arguments_complete"]
 
 

@@ -63,6 +63,13 @@ def stop(bg: BackgroundLanes) -> None:
         origin.stop()
 
 
+def only_attempt(bg: BackgroundLanes) -> Any:
+    """The one attempt of lane ``lane``, once it is journaled."""
+    assert bg.journal.wait_for(1)
+    (a,) = bg.journal.attempts("lane")
+    return a
+
+
 @dataclass
 class Step:
     calls: list[tuple[str, str]] = field(default_factory=list)  # (name, arguments as text)
