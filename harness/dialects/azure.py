@@ -41,7 +41,14 @@ from .base import (
     edge_html,
     retry_headers,
 )
-from .openai_chat import OpenAIChat, _ChatEncoder, openai_error_fields, openai_ratelimit_headers
+from .openai_chat import (
+    OpenAIChat,
+    _ChatEncoder,
+    calls_done,
+    chat_finish,
+    openai_error_fields,
+    openai_ratelimit_headers,
+)
 from .openai_responses import OpenAIResponses
 
 __all__ = ["AZURE_ERRORS", "AzureChat", "AzureResponses", "azure_error_object"]
@@ -260,24 +267,25 @@ class _AzureChatEncoder(_ChatEncoder):
     """OpenAI's chunks, after a first chunk that carries only the prompt's filter results, with
     the answer's filter results on the finish chunk; in-band errors in Azure's words."""
 
-    def start(self) -> list[Event]:
+    def start(self, tool_calls: bool = False) -> list[Event]:
         first: dict[str, Any] = {"choices": [], "created": 0, "id": "", "model": "", "object": ""}
         first["prompt_filter_results"] = prompt_filter_results()
         data = b"data: " + json.dumps(first, separators=(",", ":")).encode() + b"\n\n"
-        return [Event(data, EventKind.META), *super().start()]
+        return [Event(data, EventKind.META), *super().start(tool_calls)]
 
     def finish(self, completion: Completion) -> list[Event]:
         fired = completion.finish == "content_filter"
+        reason = "content_filter" if fired else chat_finish(self.req, completion)
         fin = [
             {
                 "index": 0,
                 "delta": {},
                 "logprobs": None,
-                "finish_reason": "content_filter" if fired else ("length" if completion.finish == "length" else "stop"),
+                "finish_reason": reason,
                 "content_filter_results": content_filter_results(fired),
             }
         ]
-        out = [Event(self._chunk(fin), EventKind.FINISH)]
+        out = [Event(self._chunk(fin), EventKind.FINISH, tools=calls_done(completion, reason))]
         if self.req.include_usage:
             out.append(Event(self._chunk([], _chat_usage(completion)), EventKind.FINISH))
         return out + self.terminator()

@@ -298,7 +298,7 @@ class OpenAIChat(Dialect):
                     "index": 0,
                     "message": message,
                     "logprobs": None,
-                    "finish_reason": _finish_out(req, completion),
+                    "finish_reason": chat_finish(req, completion),
                 }
             ],
             "usage": _usage(completion.usage),
@@ -459,10 +459,17 @@ def call_id(call: ToolCall) -> str:
     return "call_" + call.key[:24]
 
 
-def _finish_out(req: RequestInfo, completion: Completion) -> str:
+def chat_finish(req: RequestInfo, completion: Completion) -> str:
+    """The ``finish_reason`` of an answer: ``tool_calls`` when it called tools (``stop`` when a
+    named tool was forced, as the API says then)."""
     if completion.tool_calls and completion.finish == "stop" and req.forced_tool is None:
         return "tool_calls"
     return _FINISH_OUT.get(completion.finish, "stop")
+
+
+def calls_done(completion: Completion, reason: str) -> tuple[ToolDelta, ...]:
+    """The finish chunk's tool delta: every call of the answer done, unless it was cut."""
+    return (ALL_DONE,) if completion.tool_calls and reason in _CALLS_DONE else ()
 
 
 def _deltas(delta: dict[str, Any]) -> tuple[ToolDelta, ...]:
@@ -612,10 +619,9 @@ class _ChatEncoder(StreamEncoder):
         return Event(b"data: " + payload + b"\n\n", EventKind.CONTENT, text=text, tokens=tokens)
 
     def finish(self, completion: Completion) -> list[Event]:
-        reason = _finish_out(self.req, completion)
+        reason = chat_finish(self.req, completion)
         fin = [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}]
-        done = (ALL_DONE,) if completion.tool_calls and reason in _CALLS_DONE else ()
-        out = [Event(self._chunk(fin), EventKind.FINISH, tools=done)]
+        out = [Event(self._chunk(fin), EventKind.FINISH, tools=calls_done(completion, reason))]
         if self.req.include_usage:
             out.append(Event(self._chunk([], _usage(completion.usage)), EventKind.FINISH))
         return out + self.terminator()
