@@ -171,9 +171,13 @@ class NoTruncatedSuccess(Check):
         note = v.attributed()
         if c.complete is False:
             return Evidence("call reported ok with complete=False", FAIL, c.id, atts, c.lane, c.t_end)
+        tooled = [a for a in v.complete_attempts() if a.tool_calls]
+        if tooled and not c.text and tooled[-1] is v.attempts[-1]:
+            # the answer the call ended on asked for tools: there is no text to be whole
+            return Evidence("answered with tool calls", PASS, c.id, atts, c.lane, c.t_end)
         if c.text is not None and not c.text.strip():
             return Evidence("accepted an empty answer as success" + note, FAIL, c.id, atts, c.lane, c.t_end)
-        own = [a for a in v.attempts if a.fingerprint and a.expected_tokens]
+        own = [a for a in v.attempts if a.fingerprint and a.expected_tokens and not a.tool_calls]
         if c.text is not None and own:
             kinds = {a.id: text_matches(c.text, a.fingerprint, a.expected_tokens) for a in own}
             if "whole" in kinds.values():

@@ -153,3 +153,11 @@ def test_a_call_in_flight_when_the_drill_stopped_is_unknown_not_lost(jb: JB):
     jb.attempt("fast", 1.0, 2.0, call=None, fingerprint="fp-b", reason="unknown", status=200)
     res = jb.check("no_lost_calls")
     assert res.verdict is U and "in flight when the drill stopped" in res.problems()[0].what
+
+
+def test_a_call_whose_answer_was_tool_calls_is_not_an_empty_answer(jb: JB):
+    """An agent that reports the step that asked for tools (no text) accepted no empty answer."""
+    calls = [{"id": "t1", "name": "run", "arguments_complete": True, "arguments_valid": True, "args_sha": "x"}]
+    jb.ok("fast", 0.0, 0.5, call=None, fingerprint="fp-c1", tool_calls=calls)
+    jb.call("c1", 0.0, 0.6, lane="fast", text="")
+    assert jb.check("no_truncated_success").verdict is P
