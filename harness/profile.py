@@ -57,6 +57,7 @@ LANE_KEYS = {
     "read_timeout",
     "max_event_bytes",
     "max_response_bytes",
+    "replicas",
     "description",
 }
 #: a real upstream's caps (bytes): one SSE event, and a whole response; past them the attempt ends
@@ -108,6 +109,8 @@ class LaneSpec:
     max_event_bytes: int = LANE_CAPS["max_event_bytes"]
     max_response_bytes: int = LANE_CAPS["max_response_bytes"]
     description: str = ""
+    #: processes (Ray actors) serving this lane in a ``--ray`` drill; one owner decides for all
+    replicas: int = 1
 
     @property
     def is_simulated(self) -> bool:
@@ -439,6 +442,9 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
         if isinstance(cap, bool) or not isinstance(cap, int) or not 1024 <= cap <= 2**40:
             raise loc.error((*path, key), "must be a number of bytes from 1024 to 2**40")
         caps[key] = cap
+    replicas = spec.get("replicas", 1)
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= 1024:
+        raise loc.error((*path, "replicas"), "must be an integer from 1 to 1024 (processes serving it with --ray)")
     return LaneSpec(
         name=name,
         dialect=dialect,
@@ -449,6 +455,7 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
         read_timeout=float(rt) if rt is not None else None,
         **caps,
         description=str(spec.get("description") or ""),
+        replicas=replicas,
     )
 
 

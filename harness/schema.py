@@ -186,6 +186,13 @@ def _lane_schema() -> dict[str, Any]:
             }
             for (key, default), what in zip(LANE_CAPS.items(), ("one SSE event", "one response"), strict=True)
         },
+        "replicas": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1024,
+            "default": 1,
+            "description": "processes (Ray actors) serving this lane in a --ray drill; their faults decide as one lane",
+        },
         "description": {"type": "string"},
     }
     assert set(props) == LANE_KEYS, "lane keys of the schema and the loader differ"
