@@ -28,7 +28,7 @@ from .proxy.upstream import MAX_EVENT_BYTES, MAX_RESPONSE_BYTES
 from .simulator import SIM_RULES, SimSettings
 from .suggest import did_you_mean
 from .workload import Workload
-from .yamlpos import Located, ProfileError, load_located, read_located
+from .yamlpos import Located, ProfileError, check_plain, load_located, read_located
 
 __all__ = [
     "CheckSpec",
@@ -257,6 +257,7 @@ def load_profile_text(text: str, file: str = "<profile>") -> Profile:
 
 def profile_from_dict(data: dict[str, Any], file: str = "<dict>") -> Profile:
     """Validate a profile given as Python data (the pytest factory fixture builds these)."""
+    check_plain(data, file)
     return _build(Located(data, {}, file))
 
 
@@ -356,41 +357,120 @@ def merge_located(base: Located, child: Located) -> Located:
     return Located(merged, lines, child.file, origins)
 
 
+class _Errors:
+    """The errors of one profile, gathered so that all are reported at once (in line order):
+    ``with errors.item():`` runs one independent part (a lane, a fault, a check) and keeps its
+    :class:`ProfileError` instead of stopping at it."""
+
+    def __init__(self) -> None:
+        self.found: list[ProfileError] = []
+
+    def item(self) -> _Item:
+        return _Item(self)
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ProfileError.combine(self.found)
+
+
+class _Item:
+    def __init__(self, errors: _Errors) -> None:
+        self.errors = errors
+        self.ok = True
+
+    def __enter__(self) -> _Item:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if isinstance(exc, ProfileError):
+            self.errors.found.append(exc)
+            self.ok = False
+            return True
+        return False
+
+
+class _EveryLane(dict[str, Any]):
+    """Stands for a ``lanes:`` that is itself wrong: every lane name is taken as declared."""
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str)
+
+
+def _text(loc: Located, data: dict[str, Any], key: str, at: tuple[str | int, ...] = ()) -> str:
+    """A free-text field (name, description, incident): a string, or a number taken as its text."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise loc.error((*at, key), f"must be a string (got {type(value).__name__})")
+    return str(value)
+
+
 def _build(loc: Located) -> Profile:
-    data = loc.data if isinstance(loc.data, dict) else {}
     if not isinstance(loc.data, dict):
-        raise ProfileError("a profile is a mapping (lanes:, faults:, checks: ...)", loc.file, 1)
+        raise ProfileError("a profile is a mapping (lanes:, faults:, checks: ...)", loc.file, loc.line_of(()) or 1)
+    data: dict[str, Any] = loc.data
+    errors = _Errors()
     for key in data:
         if key not in TOP_KEYS:
-            raise loc.error((key,), f"unknown key; expected one of {', '.join(sorted(TOP_KEYS))}")
-    seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise loc.error(("seed",), "must be an integer")
-    try:
-        time_scale = check_time_scale(data.get("time_scale", 1.0))
-    except ValueError as exc:
-        raise loc.error(("time_scale",), str(exc)) from None
+            with errors.item():
+                raise loc.error((key,), f"unknown key; expected one of {', '.join(sorted(TOP_KEYS))}")
+    seed: Any = 0
+    time_scale = 1.0
+    with errors.item():
+        seed = data.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise loc.error(("seed",), "must be an integer")
+    with errors.item():
+        try:
+            time_scale = check_time_scale(data.get("time_scale", 1.0))
+        except ValueError as exc:
+            raise loc.error(("time_scale",), str(exc)) from None
+    texts = {}
+    for key in ("name", "description", "incident"):
+        with errors.item():
+            texts[key] = _text(loc, data, key)
     lanes_raw = data.get("lanes")
+    lanes: dict[str, LaneSpec] = {}
+    # a lane that is itself wrong is still a lane: faults and checks naming it are not wrong too
+    names: dict[str, Any] = {}
     if lanes_raw is None:
         lanes = default_profile().lanes
+        names = dict(lanes)
     elif not isinstance(lanes_raw, dict) or not lanes_raw:
-        raise loc.error(("lanes",), "must be a mapping of lane name to lane settings")
+        with errors.item():
+            raise loc.error(("lanes",), "must be a mapping of lane name to lane settings")
+        names = _EveryLane()  # no lane list to hold faults and checks to: do not add noise
     else:
-        lanes = {name: _lane(loc, name, spec) for name, spec in lanes_raw.items()}
-    profile = Profile(
-        name=str(data.get("name") or Path(loc.file).stem),
+        names = dict.fromkeys(lanes_raw)
+        for name, spec in lanes_raw.items():
+            with errors.item():
+                lanes[name] = names[name] = _lane(loc, name, spec)
+    workload = Workload()
+    with errors.item():
+        workload = Workload.parse(data.get("workload"), lambda path, msg: loc.error(("workload", *path), msg))
+    parts: dict[str, list[Any]] = {"faults": [], "toxics": [], "checks": []}
+    for key, make in (("faults", _fault), ("toxics", _toxic), ("checks", _check)):
+        items: list[Any] = []
+        with errors.item():
+            items = _list(loc, data, key)
+        for i, raw in enumerate(items):
+            with errors.item():
+                parts[key].append(make(loc, i, raw, names))
+    errors.raise_any()
+    return Profile(
+        name=texts["name"] or Path(loc.file).stem,
         lanes=lanes,
+        faults=parts["faults"],
+        toxics=parts["toxics"],
+        checks=parts["checks"],
         seed=seed,
         time_scale=time_scale,
-        description=str(data.get("description") or ""),
-        incident=str(data.get("incident") or ""),
+        description=texts["description"],
+        incident=texts["incident"],
         source=loc.file,
-        workload=Workload.parse(data.get("workload"), lambda path, msg: loc.error(("workload", *path), msg)),
+        workload=workload,
     )
-    profile.faults = [_fault(loc, i, f, lanes) for i, f in enumerate(_list(loc, data, "faults"))]
-    profile.toxics = [_toxic(loc, i, t, lanes) for i, t in enumerate(_list(loc, data, "toxics"))]
-    profile.checks = [_check(loc, i, c, lanes) for i, c in enumerate(_list(loc, data, "checks"))]
-    return profile
 
 
 def _list(loc: Located, data: dict[str, Any], key: str) -> list[Any]:
@@ -424,8 +504,12 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
     if upstream is not None:
         if "simulator" in spec:
             raise loc.error((*path, "upstream"), "a lane has either an upstream or a simulator, not both")
-        parts = urlsplit(str(upstream))
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(upstream) if isinstance(upstream, str) else None
+            _ = parts and parts.port  # a port that is no number is found here, not at the first attempt
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise loc.error((*path, "upstream"), "must be an http:// or https:// URL")
     sim: SimSettings | None = None
     if upstream is None:
@@ -454,7 +538,7 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
         upstream=str(upstream) if upstream is not None else None,
         read_timeout=float(rt) if rt is not None else None,
         **caps,
-        description=str(spec.get("description") or ""),
+        description=_text(loc, spec, "description", path),
         replicas=replicas,
     )
 
@@ -486,23 +570,32 @@ def _sim(loc: Located, path: tuple[str | int, ...], raw: dict[str, Any]) -> SimS
         raise loc.error(path, str(exc)) from None
 
 
-def _fault(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> FaultSpec:
+def _lane_ref(loc: Located, path: tuple[str | int, ...], lane: Any, lanes: Mapping[str, Any], star: bool) -> str:
+    """``lane`` as the name of a declared lane (or ``"*"`` when ``star``)."""
+    if not isinstance(lane, str) or not lane:
+        every = ' (or "*" for every lane)' if star else ""
+        raise loc.error(path, f"must be a lane name{every}: {', '.join(map(str, lanes))} (got {type(lane).__name__})")
+    if (lane != "*" or not star) and lane not in lanes:
+        raise loc.error(path, UnknownLane(lane, lanes).message)
+    return lane
+
+
+def _fault(loc: Located, i: int, raw: Any, lanes: Mapping[str, Any]) -> FaultSpec:
     path: tuple[str | int, ...] = ("faults", i)
     if not isinstance(raw, dict):
         raise loc.error(path, "a fault is a mapping with fault:, lane: and schedule:")
     kind = raw.get("fault")
     if not isinstance(kind, str) or not kind:
         raise loc.error((*path, "fault"), "required: the fault's name (rate_limit, overloaded, stream_cut, ...)")
-    lane = raw.get("lane", "*")
-    if lane != "*" and lane not in lanes:
-        raise loc.error((*path, "lane"), UnknownLane(lane, lanes).message)
+    lane = _lane_ref(loc, (*path, "lane"), raw.get("lane", "*"), lanes, star=True)
+    name = _text(loc, raw, "name", path)
     spec = FaultSpec(
         fault=kind,
         lane=lane,
         schedule=raw.get("schedule", "always"),
         attrs={k: v for k, v in raw.items() if k not in FAULT_RESERVED},
-        name=str(raw.get("name") or f"{kind}@{lane}"),
-        description=str(raw.get("description") or ""),
+        name=name or f"{kind}@{lane}",
+        description=_text(loc, raw, "description", path),
         line=loc.line_of(path),
     )
     _validate_fault(loc, path, spec)
@@ -542,7 +635,7 @@ def _validate_schedule(loc: Located, path: tuple[str | int, ...], raw: Any) -> N
         raise loc.error(sub, str(exc.args[0] if exc.args else exc)) from None
 
 
-def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicSpec:
+def _toxic(loc: Located, i: int, raw: Any, lanes: Mapping[str, Any]) -> ToxicSpec:
     path: tuple[str | int, ...] = ("toxics", i)
     if not isinstance(raw, dict):
         raise loc.error(path, "a toxic is a mapping with lane:, type: and attributes:")
@@ -552,8 +645,7 @@ def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicS
     lane = raw.get("lane")
     if lane is None:
         raise loc.error((*path, "lane"), f"required: the lane the toxic sits in front of ({', '.join(lanes)})")
-    if lane not in lanes:
-        raise loc.error((*path, "lane"), UnknownLane(lane, lanes).message)
+    lane = _lane_ref(loc, (*path, "lane"), lane, lanes, star=False)
     ttype = raw.get("type")
     if ttype not in TOXIC_TYPES:
         raise loc.error((*path, "type"), f"must be one of {', '.join(TOXIC_TYPES)} (got {ttype!r})")
@@ -590,13 +682,13 @@ def _toxic(loc: Located, i: int, raw: Any, lanes: dict[str, LaneSpec]) -> ToxicS
         stream=stream,
         toxicity=float(toxicity),
         attributes=attrs,
-        name=str(raw.get("name") or f"{ttype}_{stream}"),
+        name=_text(loc, raw, "name", path) or f"{ttype}_{stream}",
         schedule=raw.get("schedule", "always"),
         line=loc.line_of(path),
     )
 
 
-def _check(loc: Located, i: int, raw: Any, lanes: Mapping[str, LaneSpec]) -> CheckSpec:
+def _check(loc: Located, i: int, raw: Any, lanes: Mapping[str, Any]) -> CheckSpec:
     path: tuple[str | int, ...] = ("checks", i)
     if isinstance(raw, str):
         name, params = raw, {}

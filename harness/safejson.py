@@ -24,7 +24,7 @@ __all__ = ["MAX_DEPTH", "JSONError", "loads"]
 
 #: deep enough for any tool schema or content-part list a provider accepts, far from the stack limit
 MAX_DEPTH = 128
-_MAX_INT_DIGITS = 309  # beyond this an integer is outside the range of a float: no use as a number
+_MAX_INT_DIGITS = 308  # beyond this an integer is outside the range of a float: no use as a number
 _SURROGATE_BYTES = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
 _SURROGATE_TEXT = re.compile(r"\\[uU][dD][89a-fA-F]|[\ud800-\udfff]")
 
