@@ -237,7 +237,9 @@ def attribute(journal: Journal) -> Attribution:
             ws = said or [c for c in ws if not told[c.key]] or ws
             known = [c for c in ws if f is not None and f in owns[c.key]]
             free = [c for c in ws if not owns[c.key] and not told[c.key]]
-            if len(known) == 1 and not free:
+            # owning a conversation decides only where no other candidate returned it too (the
+            # same prompt from several calls at once: that is for the timing step)
+            if len(known) == 1 and not free and len(said) < 2:
                 ws = known
             elif not known and f is not None:
                 others = [c for c in ws if owns[c.key]]
@@ -326,6 +328,22 @@ def _by_timing(
                 best = (cost, c.key)
         assert best is not None
         settle(a, best[1])
+
+    # every call record made at least one attempt of its own: a call the greedy pass left with
+    # none takes, from a call holding several of these ambiguous attempts, the one that fits it best
+    # (the ambiguity stays said: the moved attempt names the other candidates)
+    for c in {c.key: c for a in pending for c in cands[a.id]}.values():
+        if owned.get(c.key):
+            continue
+        donors = [a for a in pending if c in cands[a.id] and len(owned[out.call_of[a.id]]) > 1]
+        if not donors:
+            continue
+        a = min(
+            donors,
+            key=lambda x: (not (c.ok and _delivered(x, c.call.text)), _cost(x, c, [], False, False, eps)),
+        )
+        owned[out.call_of[a.id]].remove(a)
+        settle(a, c.key)
 
 
 def _delivered(a: Attempt, text: str | None) -> bool:

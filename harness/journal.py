@@ -249,6 +249,9 @@ class Journal:
         self._calls: list[Call] = []
         self._marks: list[Mark] = []
         self._running: dict[int, Call] = {}
+        # conversation fingerprint -> (the key its per-call counts go under, the calls running
+        # when it was chosen): see :meth:`call_key`
+        self._fp_keys: dict[str, tuple[str, frozenset[str]]] = {}
         self._seq = 0
         self._file: TextIO | None = None
         #: what :meth:`load` noticed but could read past (a torn last line, several drills in one file)
@@ -324,12 +327,23 @@ class Journal:
         with self._lock:
             self._running[id(call)] = call
 
-    def running_call(self) -> str | None:
-        """The id of the one in-process call running now, or ``None`` (none, or several at once)."""
+    def call_key(self, fingerprint: str | None) -> str | None:
+        """The key a header-less attempt's per-call fault counts go under, stable for the life of
+        its conversation: the one in-process call running when the conversation was first seen,
+        else the conversation's fingerprint. Deciding afresh per attempt would let a retry that
+        arrives once other calls have started count from 1 again (and be faulted once more than
+        the schedule says). A key chosen while calls ran holds until all of them have ended, so a
+        later call with the same prompt starts its own count."""
         with self._lock:
-            if len(self._running) != 1:
-                return None
-            return next(iter(self._running.values())).id
+            running = frozenset(c.id for c in self._running.values())
+            if fingerprint is not None:
+                known = self._fp_keys.get(fingerprint)
+                if known is not None and (not known[1] or known[1] & running):
+                    return known[0]
+            key = next(iter(running)) if len(running) == 1 else fingerprint
+            if fingerprint is not None and key is not None:
+                self._fp_keys[fingerprint] = (key, running)
+            return key
 
     def record_call(self, call: Call) -> None:
         """Store ``call``; its error and text are redacted in place (an agent's exception text

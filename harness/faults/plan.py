@@ -170,8 +170,9 @@ class FaultPlan:
         ctx.extra["shared_state"] = self.shared_state
         ctx.extra["journal"] = self.journal
         # the call this attempt belongs to, as far as is known now: its header, else the one call
-        # running in-process, else its conversation (the same across retries and lanes)
-        call_key = ctx.attempt.call_id or self.journal.running_call() or ctx.request.fingerprint
+        # running in-process when its conversation was first seen, else its conversation (the
+        # same across retries and lanes)
+        call_key = ctx.attempt.call_id or self.journal.call_key(ctx.request.fingerprint)
         t = self.journal.now()
         chosen: list[Intervention] = []
         req = ctx.request

@@ -143,3 +143,22 @@ def test_lazy_canonical_tokens_match_the_eager_ones():
 
     for n in (0, 1, 31, 32, 33, 500):
         assert list(islice(iter_canonical_tokens("fp"), n)) == canonical_tokens("fp", n)
+
+
+def test_per_call_key_stays_with_a_conversation_while_other_calls_start_and_end():
+    """A header-less agent's retries keep the key their conversation got first: a retry that
+    arrives after other calls have started must not count from 1 again (one fault too many)."""
+    j = Journal()
+    c1, c2, c3 = Call(id="c1", t_start=0.0), Call(id="c2", t_start=0.0), Call(id="c3", t_start=0.0)
+    j.call_started(c1)
+    assert j.call_key("fp-a") == "c1"  # alone: the attempt is c1's
+    j.call_started(c2)
+    assert j.call_key("fp-a") == "c1"  # c1's retry, now that c2 runs too
+    assert j.call_key("fp-b") == "fp-b"  # two running: only the conversation is known
+    j.record_call(c1)
+    assert j.call_key("fp-b") == "fp-b"  # stable while the calls it was chosen under run
+    assert j.call_key("fp-a") == "c2"  # c1 ended: the same prompt, alone now, is c2's
+    j.record_call(c2)
+    j.call_started(c3)
+    assert j.call_key("fp-b") == "c3"  # a later call with that prompt starts its own count
+    assert Journal().call_key(None) is None
