@@ -9,7 +9,8 @@ Endpoints (JSON), under the drill's URL ``http://127.0.0.1:PORT/TOKEN``: ``GET /
 /faults/{name}`` (replace), ``DELETE /faults/{name}``, ``DELETE /faults`` (remove all),
 ``GET /journal?since=N`` (attempts from index N), ``GET /marks``, and ``POST /calls``: an agent
 in another process (any language) reports each call's outcome, so a command-line drill can
-judge what the agent accepted, as ``Drill.call`` does in-process.
+judge what the agent accepted, as ``Drill.call`` does in-process; ``POST /tools`` marks a tool
+span (``drill.tool()`` in-process), shown inside its episode's tool wait.
 
 Who may call it: this API takes lanes down and writes the call records a verdict is judged on,
 so it answers local programs only. ``TOKEN`` is a per-drill secret path prefix, handed to the
@@ -118,6 +119,8 @@ CALL_FIELDS = (
     "ended_at",
 )
 
+TOOL_FIELDS = ("name", "duration", "started_at", "ended_at")
+
 
 class ControlServer:
     """HTTP control of one :class:`LaneSet` and its :class:`FaultPlan`.
@@ -142,6 +145,7 @@ class ControlServer:
         self.gate = Gate(allowed_hosts)
         self._runner: web.AppRunner | None = None
         self._reported = 0
+        self._spans = 0
 
     @property
     def plan(self) -> FaultPlan:
@@ -171,6 +175,7 @@ class ControlServer:
                 web.get(p + "/journal", self.get_journal, allow_head=False),
                 web.get(p + "/marks", self.get_marks, allow_head=False),
                 web.post(p + "/calls", self.post_call),
+                web.post(p + "/tools", self.post_tool),
             ]
         )
         return app
@@ -236,7 +241,7 @@ class ControlServer:
     # -- handlers -----------------------------------------------------------------------------
     async def get_index(self, request: web.Request) -> web.Response:
         return web.json_response(
-            {"endpoints": ["lanes", "faults", "faults/{name}", "journal?since=N", "marks", "calls"]}
+            {"endpoints": ["lanes", "faults", "faults/{name}", "journal?since=N", "marks", "calls", "tools"]}
         )
 
     async def get_lanes(self, request: web.Request) -> web.Response:
@@ -352,6 +357,25 @@ class ControlServer:
         )
         self.lanes.journal.record_call(call)  # redacts the error text (an exception may quote a key)
         return web.json_response({"id": call.id}, status=201)
+
+    async def post_tool(self, request: web.Request) -> web.Response:
+        """An agent in another process marks one tool span, as ``drill.tool()`` does in-process:
+        ``{"name", "started_at", "ended_at"}`` in epoch seconds (or ``duration``, ending now).
+        Journaled as ``tool_start`` / ``tool_end`` marks (:mod:`harness.episodes`)."""
+        raw = await self._json_object(request, "a tool span")
+        for key in raw:
+            if key not in TOOL_FIELDS:
+                raise _Invalid(f"unknown field; expected one of {', '.join(TOOL_FIELDS)}", str(key)[:50])
+        name = _str(raw, "name", limit=_NAME_MAX)
+        if not name:
+            raise _Invalid("a tool span needs the tool's name", "name")
+        t_start, t_end = self._call_times(raw)
+        self._spans += 1
+        span = f"r{self._spans:05d}"
+        journal = self.lanes.journal
+        journal.mark("tool_start", span=span, name=name, source="control", t=t_start)
+        journal.mark("tool_end", span=span, name=name, t=t_end)
+        return web.json_response({"span": span}, status=201)
 
     def _call_times(self, raw: dict[str, Any]) -> tuple[float, float]:
         """(t_start, t_end) in journal seconds: from the agent's epoch ``started_at``/``ended_at``

@@ -17,6 +17,7 @@ with ``time_scale: 0.1`` is rescaled before judging, so budgets read as written)
 from __future__ import annotations
 
 import contextvars
+import itertools
 import math
 import os
 import re
@@ -29,6 +30,7 @@ from typing import Any
 
 from .agentproc import GRACE, AgentProcess
 from .checks import Report, evaluate_all, make_check
+from .episodes import lane_pacing
 from .journal import Call, Journal, Outcome
 from .lanemap import LaneDict, UnknownLane, rename_profile
 from .lanes import BackgroundLanes, LaneSet
@@ -207,6 +209,7 @@ class Drill:
         self._calls = 0
         self._lock = threading.Lock()  # calls may come from many threads at once
         self.outcomes: list[Call] = []
+        self._tool_spans = itertools.count(1)
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -228,6 +231,7 @@ class Drill:
             checks=[{c.name: c.params} for c in self.profile.checks],
             last_window_close=last_window_close(self.profile),
             capabilities=self.capabilities,
+            pacing=lane_pacing(self.profile),
         )
         lanes = LaneSet(self.profile, self.journal)
         self._bg = BackgroundLanes(lanes).start()
@@ -439,6 +443,19 @@ class Drill:
             yield cid
         finally:
             _current_call.reset(token)
+
+    @contextmanager
+    def tool(self, name: str) -> Iterator[str]:
+        """Mark a tool span the wire cannot see (``with drill.tool("run_tests"): ...``): it is
+        journaled as ``tool_start`` / ``tool_end`` marks and shown inside the episode's tool wait
+        it falls in (:mod:`harness.episodes`). Yields the span's id."""
+        span = f"t{next(self._tool_spans):05d}"
+        thread, task = _runner()
+        self.journal.mark("tool_start", span=span, name=str(name)[:100], source="drill", thread=thread, task=task)
+        try:
+            yield span
+        finally:
+            self.journal.mark("tool_end", span=span, name=str(name)[:100])
 
     def run_command(
         self, command: Sequence[str], *, timeout: float | None = None, grace: float = GRACE, **popen: Any
