@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from .journal import Journal
 from .lag import watch_lag
+from .lanestate import LaneState
 from .ports import binding
 from .profile import LaneSpec, Profile
 from .proxy import HttpUpstream, Lane, SimulatorUpstream
@@ -37,7 +38,8 @@ def make_lane(spec: LaneSpec, journal: Journal, *, time_scale: float = 1.0, faul
             max_response_bytes=spec.max_response_bytes,
         )
     else:
-        upstream = SimulatorUpstream(Simulator((spec.simulator or SimSettings()).scaled(time_scale)))
+        state = LaneState(spec.name, spec.capabilities)
+        upstream = SimulatorUpstream(Simulator((spec.simulator or SimSettings()).scaled(time_scale), lane=state))
     return Lane(
         spec.name, spec.dialect, upstream, journal, host=spec.host, port=spec.port, faults=faults, time_scale=time_scale
     )

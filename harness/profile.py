@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .capabilities import Capabilities, parse_capabilities
 from .checks import CHECKS, make_check
 from .dialects import DIALECT_NAMES
 from .lanemap import UnknownLane, check_lane_map, rename_located
@@ -59,6 +60,7 @@ LANE_KEYS = {
     "max_response_bytes",
     "replicas",
     "description",
+    "capabilities",
 }
 #: a real upstream's caps (bytes): one SSE event, and a whole response; past them the attempt ends
 LANE_CAPS = {"max_event_bytes": MAX_EVENT_BYTES, "max_response_bytes": MAX_RESPONSE_BYTES}
@@ -111,6 +113,8 @@ class LaneSpec:
     description: str = ""
     #: processes (Ray actors) serving this lane in a ``--ray`` drill; one owner decides for all
     replicas: int = 1
+    #: what the lane accepts (context window, features); the simulator enforces it
+    capabilities: Capabilities | None = None
 
     @property
     def is_simulated(self) -> bool:
@@ -540,7 +544,16 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
         **caps,
         description=_text(loc, spec, "description", path),
         replicas=replicas,
+        capabilities=_capabilities(loc, path, spec, upstream),
     )
+
+
+def _capabilities(loc: Located, path: tuple[str, ...], spec: dict[str, Any], upstream: Any) -> Capabilities | None:
+    if "capabilities" not in spec:
+        return None
+    if upstream is not None:
+        raise loc.error((*path, "capabilities"), "applies to simulated lanes (a real upstream enforces its own)")
+    return parse_capabilities(spec["capabilities"], lambda sub, msg: loc.error((*path, "capabilities", *sub), msg))
 
 
 def capacity_error_kinds() -> list[str]:

@@ -28,6 +28,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
+from .capabilities import capabilities_json_schema
 from .dialects import DIALECT_NAMES
 from .profile import (
     FAULT_RESERVED,
@@ -194,6 +195,7 @@ def _lane_schema() -> dict[str, Any]:
             "description": "processes (Ray actors) serving this lane in a --ray drill; their faults decide as one lane",
         },
         "description": {"type": "string"},
+        "capabilities": capabilities_json_schema(),
     }
     assert set(props) == LANE_KEYS, "lane keys of the schema and the loader differ"
     return {

@@ -34,6 +34,7 @@ from .dialects.base import (
     StreamEncoder,
     Usage,
 )
+from .lanestate import LaneState
 from .toolcalls import FRAGMENT_CHARS, ToolCall, ToolSpec, fragment_count, fragments, make_arguments
 
 __all__ = ["SIM_RULES", "Capacity", "CapacityFull", "SimResponse", "SimRule", "SimSettings", "Simulator"]
@@ -213,9 +214,11 @@ class SimResponse:
 class Simulator:
     """One simulated provider behind one lane (it speaks whatever dialect the request came in)."""
 
-    def __init__(self, settings: SimSettings | None = None) -> None:
+    def __init__(self, settings: SimSettings | None = None, *, lane: LaneState | None = None) -> None:
         self.settings = settings or SimSettings()
         self.capacity = Capacity(self.settings.slots, self.settings.queue)
+        #: the lane's capabilities and the state it mints (harness.capabilities)
+        self.lane = lane
 
     def completion_for(self, req: RequestInfo) -> Completion:
         """The canonical answer, cut at ``max_tokens`` (then finish is ``length``)."""
@@ -276,8 +279,12 @@ class Simulator:
         body = "".join(canonical_tokens(req.fingerprint, n)) if text else ""
         return Completion(text=body, usage=Usage(req.prompt_tokens, n), finish=finish)
 
-    async def respond(self, req: RequestInfo, dialect: Dialect) -> SimResponse:
-        """Answer ``req``; the slot is held until the stream (or the wait) is over."""
+    async def respond(self, req: RequestInfo, dialect: Dialect, body: bytes = b"") -> SimResponse:
+        """Answer ``req``; the slot is held until the stream (or the wait) is over. A lane with
+        capabilities first admits the request (or rejects it as its provider would)."""
+        asked = self.lane.admit(req, dialect, body) if self.lane is not None else None
+        if isinstance(asked, Rendered):
+            return SimResponse(asked.status, asked.headers, body=asked.body)
         try:
             queued = await self.capacity.acquire()
         except CapacityFull:
@@ -289,6 +296,8 @@ class Simulator:
                 s = self.settings
                 await asyncio.sleep(s.ttft + completion.usage.output_tokens / s.tokens_per_second)
                 r: Rendered = dialect.render_completion(req, completion)
+                if asked is not None and self.lane is not None:
+                    r = self.lane.stamp_body(asked, req, dialect, r, completion.usage.output_tokens)
                 self.capacity.release()
                 return SimResponse(r.status, r.headers, body=r.body, completion=completion, queued=queued)
         except BaseException:
@@ -300,6 +309,8 @@ class Simulator:
             if completion.tool_calls
             else self._stream(enc, completion, iter_canonical_tokens(req.fingerprint))
         )
+        if asked is not None and self.lane is not None:
+            events = self.lane.stamp_stream(asked, req, dialect, enc, events, completion.usage.output_tokens)
         return SimResponse(
             200,
             dialect.stream_headers(req),

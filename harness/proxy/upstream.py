@@ -96,7 +96,7 @@ class SimulatorUpstream:
     async def send(
         self, method: str, path_qs: str, headers: Mapping[str, str], body: bytes, req: RequestInfo, dialect: Dialect
     ) -> UpstreamResponse:
-        r: SimResponse = await self.simulator.respond(req, dialect)
+        r: SimResponse = await self.simulator.respond(req, dialect, body)
         c = r.completion
         return UpstreamResponse(
             r.status,
