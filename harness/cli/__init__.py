@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--ready-file", help=argparse.SUPPRESS)
     m.set_defaults(func=cmd_sim)
 
+    _RAY_HELP = (
+        "run the lanes as Ray actors, replicas: N per lane, one coordinator for every fault decision "
+        "(pip install 'routechaos[ray]'); ADDRESS: a Ray cluster (auto, ray://HEAD:10001), none: a local Ray "
+        "for this drill alone. Put -- before the agent command"
+    )
     dr = sub.add_parser(
         "drill",
         help="run an agent against a profile's lanes, judge it, write the journal and report",
@@ -122,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--time-scale", type=_time_scale, help="multiply every time in the profile (0.1: ten times faster)")
     dr.add_argument("--lane", action="append", metavar="PROFILE_LANE=YOUR_LANE", help=_LANE_HELP)
     dr.add_argument("--out", help="directory for journal.jsonl, report.html, checks.json (default routechaos-runs/...)")
+    dr.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help=_RAY_HELP)
     dr.add_argument(
         "--timeout", type=float, default=600.0, help="stop the agent (its whole process group) after this many seconds"
     )

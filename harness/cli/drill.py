@@ -164,7 +164,12 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
     with StopSignals() as signals:
         has, lacks = getattr(args, "agent_has", None) or [], getattr(args, "agent_lacks", None) or []
         capabilities = {**dict.fromkeys(has, True), **dict.fromkeys(lacks, False)}
-        drill = Drill(profile, journal_path=run_dir / "journal.jsonl", control=True, capabilities=capabilities)
+        if getattr(args, "ray", None) is not None:  # the optional engine (harness/ray/): lanes as Ray actors
+            from ..ray.cli import ray_drill
+
+            drill = ray_drill(args.ray, profile, run_dir / "journal.jsonl", capabilities)
+        else:
+            drill = Drill(profile, journal_path=run_dir / "journal.jsonl", control=True, capabilities=capabilities)
         drill.start()
         ended = AgentEnd()
         try:
@@ -176,6 +181,8 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
             ended = run_agent(drill, command, log_path, args, out, signals)
         finally:
             drill.stop(interrupted=ended.interrupted or signals.name, interrupted_at=ended.interrupted_at)
+            for line in getattr(drill, "died_summary", list)():  # a Ray drill names the actors that died
+                out.print(f"[red]{line}[/red]")
         report = write_results(drill, run_dir, out)
     if signals.exit_code is not None:
         return signals.exit_code

@@ -1,0 +1,26 @@
+"""``routechaos drill PROFILE --ray [ADDRESS]``: the CLI's way into the Ray engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..cli.common import UsageError
+from ..profile import Profile
+
+__all__ = ["ray_drill"]
+
+
+def ray_drill(address: str, profile: Profile, journal_path: Path, capabilities: Mapping[str, bool]) -> Any:
+    """A :class:`~harness.ray.engine.RayDrill` for the CLI, or a usage error naming the extra.
+
+    ``address`` empty: a local Ray started for this drill and stopped after it. Lanes with
+    several replicas get a spreading front, so the agent's one URL per lane reaches them all."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise UsageError("--ray needs the ray extra: pip install 'routechaos[ray]'") from None
+    from .engine import RayDrill
+
+    return RayDrill(profile, address=address or None, journal_path=journal_path, capabilities=capabilities)
