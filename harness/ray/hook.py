@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -73,7 +74,8 @@ class CoordinatedHook:
         self.needs_text = any(
             e.schedule.match is not None and e.schedule.match.contains is not None for e in self.local.entries
         )
-        self._tasks: set[asyncio.Future[Any]] = set()
+        #: seconds from asking to knowing, per attempt: what coordination costs a replica under load
+        self.latencies: list[float] = []
 
     def decide(self, ctx: AttemptContext) -> Intervention:
         req = ctx.request
@@ -91,7 +93,10 @@ class CoordinatedHook:
             stream=req.stream,
         )
         ctx.extra["journal"] = self.journal
-        return _Pending(self, asyncio.ensure_future(self.client.decide(ask)))
+        t = time.perf_counter()
+        fut = asyncio.ensure_future(self.client.decide(ask))
+        fut.add_done_callback(lambda _f: self.latencies.append(time.perf_counter() - t))
+        return _Pending(self, fut)
 
     def bind(self, lanes: Any) -> None:
         """Lane-level faults (a lane that stops listening) act on this replica's listeners. Its
