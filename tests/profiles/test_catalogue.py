@@ -19,7 +19,7 @@ PROFILES = sorted(CATALOGUE.glob("*.yaml"))
 INCIDENTS = [p for p in PROFILES if not p.name.startswith("base-")]
 F_NUMBER = re.compile(r"\bF(0[1-9]|[12]\d|3[0-3])\b")
 #: tool-call incidents (fault_profiles/README.md): a profile names an F-number or one of these
-T_NUMBER = re.compile(r"\bT0[1-9]\b")
+T_NUMBER = re.compile(r"\b[TC]0[1-9]\b")  # C: capability and cost incidents
 
 
 def test_catalogue_is_there() -> None:

@@ -1,0 +1,90 @@
+"""``fallback_compatible``: the conversation agents on the capability profiles. The correct agent
+passes every check; the one that forwards foreign state fails exactly ``fallback_compatible``;
+the reference router (one prompt per call, no state) passes the same profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from examples.agents.router import Router
+from examples.agents.stateful import ConversationAgent, ForwardsForeignState
+from examples.workload import router_for
+from harness.checks import Verdict
+from harness.drill import Drill
+
+TIME_SCALE = 0.1
+LONG = "Please keep this whole paragraph in mind for what follows. " * 12  # ~180 tokens a turn
+
+
+def _converse(profile: str, agent_cls: type, turns: int = 5, prompt: str = "turn {i}: go on") -> Any:
+    with Drill(profile, time_scale=TIME_SCALE) as drill:
+        lanes = [(n, drill.url(n), spec.dialect) for n, spec in drill.profile.lanes.items()]
+        agent = agent_cls(lanes, time_scale=TIME_SCALE)
+        for i in range(turns):
+            drill.call(agent.turn, prompt.format(i=i))
+        return drill.evaluate()
+
+
+def _fails(report: Any) -> set[str]:
+    return {r.name for r in report.results if r.verdict is Verdict.FAIL}
+
+
+def _result(report: Any, name: str) -> Any:
+    return next(r for r in report.results if r.name == name)
+
+
+@pytest.mark.parametrize("profile", ["c01-thinking-signature-on-fallback", "c02-previous-response-id-across-lanes"])
+def test_correct_agent_passes_and_the_one_forwarding_state_fails_exactly_fallback_compatible(profile: str) -> None:
+    good = _converse(profile, ConversationAgent)
+    assert _fails(good) == set(), good.render()
+    compat = _result(good, "fallback_compatible")
+    assert compat.verdict is Verdict.PASS and "accepted" in compat.evidence[0].what, good.render()
+    bad = _converse(profile, ForwardsForeignState)
+    assert _fails(bad) == {"fallback_compatible"}, bad.render()
+    (problem,) = _result(bad, "fallback_compatible").problems()
+    words = "Invalid `signature` in `thinking` block" if "c01" in profile else "Previous response with id"
+    assert "rejected for state another lane minted" in problem.what and words in problem.what, problem.what
+    assert problem.attempts and problem.lane == "stable"
+
+
+def test_smaller_context_on_fallback_is_adapted_to_by_trimming() -> None:
+    report = _converse("c03-fallback-smaller-context", ConversationAgent, turns=6, prompt=LONG + " ({i})")
+    assert _fails(report) == set(), report.render()
+    compat = _result(report, "fallback_compatible")
+    adapted = [e for e in compat.evidence if "the conversation is over its context window" in e.what]
+    assert adapted and "the agent adapted" in adapted[0].what, report.render()
+
+
+def test_strict_budget_fails_an_agent_that_needed_to_trim() -> None:
+    with Drill("c03-fallback-smaller-context", time_scale=TIME_SCALE) as drill:
+        lanes = [(n, drill.url(n), spec.dialect) for n, spec in drill.profile.lanes.items()]
+        agent = ConversationAgent(lanes, time_scale=TIME_SCALE)
+        for i in range(6):
+            drill.call(agent.turn, LONG + f" ({i})")
+        report = drill.evaluate({"fallback_compatible": {"adapt_within": 0}})
+    assert _fails(report) == {"fallback_compatible"}, report.render()
+
+
+@pytest.mark.parametrize(
+    "profile",
+    ["c01-thinking-signature-on-fallback", "c02-previous-response-id-across-lanes", "c03-fallback-smaller-context"],
+)
+def test_reference_router_passes_the_capability_profiles(profile: str) -> None:
+    with Drill(profile, time_scale=TIME_SCALE) as drill:
+        router = router_for(drill, Router)
+        for i in range(6):
+            drill.call(router.complete, f"question {i}")
+        report = drill.evaluate()
+    assert _fails(report) == set(), report.render()
+    assert _result(report, "fallback_compatible").verdict is Verdict.PASS, report.render()
+
+
+def test_no_move_is_unknown() -> None:
+    with Drill("base-two-lanes", time_scale=TIME_SCALE) as drill:
+        router = router_for(drill, Router)
+        drill.call(router.complete, "hello")
+        report = drill.evaluate({"fallback_compatible": {}})
+    assert report.results[0].verdict is Verdict.UNKNOWN
+    assert "no call moved" in report.results[0].summary
