@@ -41,6 +41,7 @@ def test_registry_has_every_check_of_the_design():
         "circuit_opens",
         "alive_after",
         "reports_fallback_model",
+        "fallback_compatible",
     }
     for name, cls in CHECKS.items():
         assert cls.name == name
