@@ -33,6 +33,10 @@ class FallbackCompatible(Check):
     capability or foreign-state reason; if it is, the agent adapts (trims the conversation, drops
     the foreign state, re-sends the whole conversation) within ``adapt_within`` further attempts.
 
+    Catches the router whose fallback is refused on its first attempt for what it forwarded:
+    the thinking blocks another deployment signed, a ``previous_response_id`` the fallback never
+    issued, a conversation longer than the fallback's window (C01-C03, F25 on failover).
+
     A move is an attempt on a lane other than the call's previous attempt's, or a call whose first
     attempt is refused for state another lane minted (its conversation moved between calls: an
     earlier turn was answered elsewhere). Rejections are read from the provider's own words in
