@@ -15,12 +15,20 @@ __all__ = ["ray_drill"]
 def ray_drill(address: str, profile: Profile, journal_path: Path, capabilities: Mapping[str, bool]) -> Any:
     """A :class:`~harness.ray.engine.RayDrill` for the CLI, or a usage error naming the extra.
 
-    ``address`` empty: a local Ray started for this drill and stopped after it. Lanes with
-    several replicas get a spreading front, so the agent's one URL per lane reaches them all."""
+    ``address`` empty: a local Ray started for this drill and stopped after it, lanes on
+    loopback. With a cluster's address the replicas listen on every interface of their node
+    (agents elsewhere must reach them). Lanes with several replicas get a spreading front, so the
+    agent's one URL per lane reaches them all."""
     try:
         import ray  # noqa: F401
     except ImportError:
         raise UsageError("--ray needs the ray extra: pip install 'routechaos[ray]'") from None
     from .engine import RayDrill
 
-    return RayDrill(profile, address=address or None, journal_path=journal_path, capabilities=capabilities)
+    return RayDrill(
+        profile,
+        address=address or None,
+        bind_host="0.0.0.0" if address else None,
+        journal_path=journal_path,
+        capabilities=capabilities,
+    )

@@ -15,6 +15,7 @@ the drill starts a local Ray on this machine and shuts it down afterwards. On a 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -64,6 +65,8 @@ class RayDrill(Drill):
         self.replicas: dict[str, list[tuple[str, Any]]] = {}
         self.replica_urls: dict[str, list[str]] = {}
         self.agents: list[tuple[str, Any, list[str]]] = []
+        self._agent_results: dict[str, Any] = {}
+        self._agent_clocks: dict[str, Any] = {}  # alignment of agent actors already ended
         self.sources: list[Source] = []
         self.deaths: dict[str, str] = {}
         self.merge_counts: dict[str, Any] = {}
@@ -180,8 +183,10 @@ class RayDrill(Drill):
             self.journal, sources, result.get("started", []), coord.alignment.offset, self.journal.now()
         )
         for actor in [a for _, acts in self.replicas.items() for _, a in acts] + [a for _, a, _ in self.agents]:
-            ray.kill(actor)
-        ray.kill(self.coordinator)
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+        with contextlib.suppress(Exception):
+            ray.kill(self.coordinator)
 
     def _gather(self, actor: Any, name: str, role: str, lane: str | None, stop: Any) -> Source:
         from .merge import Alignment
@@ -191,7 +196,8 @@ class RayDrill(Drill):
             src.died = self.deaths[name]
             return src
         try:
-            src.alignment = self._align(actor)
+            ended = self._agent_clocks.get(name)
+            src.alignment = ended if ended is not None else self._align(actor)
             if stop is not None:
                 src.records = ray.get(stop.remote(), timeout=60)
             elif role == "agents":
@@ -221,7 +227,6 @@ class RayDrill(Drill):
         self._agent_n += len(items)
         shards = [items[k::actors] for k in range(actors)]
         refs = {}
-        self._agent_results: dict[str, Any] = getattr(self, "_agent_results", {})
         for k, shard in enumerate(shards):
             name = f"agents.{len(self.agents)}"
             actor = AgentActor.remote(name, str(d / f"{name}.jsonl"))
@@ -235,6 +240,10 @@ class RayDrill(Drill):
                 name = refs[ref]
                 try:
                     self._agent_results[name] = ray.get(ref)
+                    actor = next(a for n, a, _ in self.agents if n == name)
+                    # its journal is here now: align its clock, then free its process for the next shard
+                    self._agent_clocks[name] = self._align(actor)
+                    ray.kill(actor)
                 except Exception as exc:
                     self.deaths[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             if on_progress is not None:
