@@ -32,6 +32,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .answers import learn, recorded_text
 from .canonical import canonical_text
 from .journal import Attempt, Call, Journal
 
@@ -83,12 +84,21 @@ def call_keys(calls: Sequence[Call]) -> list[str]:
     return out
 
 
-def text_matches(text: str | None, fp: str | None, expected_tokens: int | None) -> str | None:
+def text_matches(
+    text: str | None, fp: str | None, expected_tokens: int | None, answer: str | None = None
+) -> str | None:
     """``"whole"`` when ``text`` holds the canonical answer of ``fp``, ``"prefix"`` when it is a
-    non-empty prefix of it (a truncation), else ``None``. Only simulator answers are canonical."""
+    non-empty prefix of it (a truncation), else ``None``. Only simulator answers are canonical,
+    and recorded ones: ``answer`` names the recorded answer of a replayed attempt."""
     if not text or not fp or not expected_tokens:
         return None
-    want = canonical_text(fp, expected_tokens).strip()
+    if answer is not None:
+        recorded = recorded_text(answer)
+        if recorded is None:
+            return None
+        want = recorded.strip()
+    else:
+        want = canonical_text(fp, expected_tokens).strip()
     got = text.strip()
     if not got or not want:
         return None
@@ -159,6 +169,7 @@ def attribute(journal: Journal) -> Attribution:
     attempts = journal.attempts()
     records = journal.calls()
     scale = getattr(journal, "scale", 1.0)
+    learn(journal)  # the recorded answers of replayed attempts
     out = Attribution()
     fam = _Families(attempts)
     calls = [
@@ -205,7 +216,7 @@ def attribute(journal: Journal) -> Attribution:
     for a in rest:
         f = fam.of(a)
         for c in cands.get(a.id, ()) if f is not None else ():
-            if text_matches(c.call.text, a.fingerprint, a.expected_tokens):
+            if text_matches(c.call.text, a.fingerprint, a.expected_tokens, a.answer):
                 told[c.key].add(f)
     owns: dict[str, set[str]] = {c.key: set() for c in calls}
     assigned: dict[str, str] = {}
@@ -350,7 +361,9 @@ def _delivered(a: Attempt, text: str | None) -> bool:
     """Whether ``a`` could be where a call's returned ``text`` came from: a complete answer, or,
     for a text that is a prefix of the canonical answer, an attempt that delivered that many
     tokens (the cut stream an agent kept)."""
-    kind = text_matches(text, a.fingerprint, a.expected_tokens)
+    kind = text_matches(text, a.fingerprint, a.expected_tokens, a.answer)
+    if kind == "prefix" and a.answer is not None:  # a recorded answer's tokens are not its words
+        return abs(a.text_chars - len((text or "").strip())) <= 1
     if kind == "prefix":
         return abs(a.tokens - len((text or "").split())) <= 1
     return a.complete

@@ -135,6 +135,9 @@ class Attempt:
     parent_fingerprint: str | None = None
     #: names of the function tools the request offered (None: it offered none)
     tools_offered: list[str] | None = None
+    #: a replayed answer: the id of its text in the journal's ``recorded_answer`` marks (None:
+    #: the simulator's canonical answer, or a live upstream)
+    answer: str | None = None
     type: str = "attempt"
 
     @property

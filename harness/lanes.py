@@ -37,6 +37,14 @@ def make_lane(spec: LaneSpec, journal: Journal, *, time_scale: float = 1.0, faul
             max_event_bytes=spec.max_event_bytes,
             max_response_bytes=spec.max_response_bytes,
         )
+        if spec.record:
+            from .recorder import recording
+
+            upstream = recording(upstream, spec.record, spec.name)
+    elif spec.replay is not None:
+        from .playback import cassette_upstream
+
+        upstream = cassette_upstream(spec, journal, time_scale)
     else:
         state = LaneState(spec.name, spec.capabilities)
         upstream = SimulatorUpstream(Simulator((spec.simulator or SimSettings()).scaled(time_scale), lane=state))

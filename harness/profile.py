@@ -26,6 +26,7 @@ from .checks import CHECKS, make_check
 from .dialects import DIALECT_NAMES
 from .lanemap import UnknownLane, check_lane_map, rename_located
 from .proxy.upstream import MAX_EVENT_BYTES, MAX_RESPONSE_BYTES
+from .replayspec import ReplaySpec, parse_record, parse_replay
 from .simulator import SIM_RULES, SimSettings
 from .suggest import did_you_mean
 from .workload import Workload
@@ -61,6 +62,8 @@ LANE_KEYS = {
     "replicas",
     "description",
     "capabilities",
+    "record",
+    "replay",
 }
 #: a real upstream's caps (bytes): one SSE event, and a whole response; past them the attempt ends
 LANE_CAPS = {"max_event_bytes": MAX_EVENT_BYTES, "max_response_bytes": MAX_RESPONSE_BYTES}
@@ -115,10 +118,14 @@ class LaneSpec:
     replicas: int = 1
     #: what the lane accepts (context window, features); the simulator enforces it
     capabilities: Capabilities | None = None
+    #: record: a new cassette this lane writes its upstream's exchanges to; replay: a cassette
+    #: that is this lane's upstream (:mod:`harness.replayspec`)
+    record: str | None = None
+    replay: ReplaySpec | None = None
 
     @property
     def is_simulated(self) -> bool:
-        return self.upstream is None
+        return self.upstream is None and self.replay is None
 
 
 @dataclass(slots=True)
@@ -515,6 +522,15 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise loc.error((*path, "upstream"), "must be an http:// or https:// URL")
+    record = replay = None
+    if spec.get("record") is not None:
+        if upstream is None:
+            raise loc.error((*path, "record"), "records the exchanges with a real upstream: give upstream: too")
+        record = parse_record(spec["record"], loc.file, lambda p, m: loc.error((*path, "record", *p), m))
+    if spec.get("replay") is not None:
+        if upstream is not None:
+            raise loc.error((*path, "replay"), "a lane has either an upstream or a cassette to replay, not both")
+        replay = parse_replay(spec["replay"], loc.file, lambda p, m: loc.error((*path, "replay", *p), m))
     sim: SimSettings | None = None
     if upstream is None:
         sim_raw = spec.get("simulator") or {}
@@ -545,6 +561,8 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
         description=_text(loc, spec, "description", path),
         replicas=replicas,
         capabilities=_capabilities(loc, path, spec, upstream),
+        record=record,
+        replay=replay,
     )
 
 

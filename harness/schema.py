@@ -41,6 +41,7 @@ from .profile import (
     capacity_error_kinds,
     toxic_attributes,
 )
+from .replayspec import RECORD_SCHEMA, REPLAY_SCHEMA
 from .simulator import SimSettings
 
 __all__ = ["SCHEDULE_KEYS", "SCHEMA_PATH", "dump", "profile_json_schema", "write"]
@@ -196,6 +197,8 @@ def _lane_schema() -> dict[str, Any]:
         },
         "description": {"type": "string"},
         "capabilities": capabilities_json_schema(),
+        "record": RECORD_SCHEMA,
+        "replay": REPLAY_SCHEMA,
     }
     assert set(props) == LANE_KEYS, "lane keys of the schema and the loader differ"
     return {

@@ -130,7 +130,7 @@ class CallView:
         last complete one."""
         done = self.complete_attempts()
         if self.call is not None and self.call.text:
-            said = [a for a in done if text_matches(self.call.text, a.fingerprint, a.expected_tokens)]
+            said = [a for a in done if text_matches(self.call.text, a.fingerprint, a.expected_tokens, a.answer)]
             if said:
                 return said[-1]
         if self.call is not None and self.call.lane:

@@ -119,15 +119,15 @@ class _Answers:
     """Every canonical answer the drill's lanes gave, to tell whose answer an accepted text is."""
 
     def __init__(self, views: list[CallView]) -> None:
-        self.owner: dict[tuple[str, int], str] = {}
+        self.owner: dict[tuple[str, int, str | None], str] = {}
         for v in views:
             for a in v.attempts:
                 if a.fingerprint and a.expected_tokens:
-                    self.owner.setdefault((a.fingerprint, a.expected_tokens), v.key)
+                    self.owner.setdefault((a.fingerprint, a.expected_tokens, a.answer), v.key)
 
     def whose(self, text: str, mine: str) -> str | None:
-        for (fp, n), key in self.owner.items():
-            if key != mine and text_matches(text, fp, n):
+        for (fp, n, answer), key in self.owner.items():
+            if key != mine and text_matches(text, fp, n, answer):
                 return key
         return None
 
@@ -179,7 +179,7 @@ class NoTruncatedSuccess(Check):
             return Evidence("accepted an empty answer as success" + note, FAIL, c.id, atts, c.lane, c.t_end)
         own = [a for a in v.attempts if a.fingerprint and a.expected_tokens and not a.tool_calls]
         if c.text is not None and own:
-            kinds = {a.id: text_matches(c.text, a.fingerprint, a.expected_tokens) for a in own}
+            kinds = {a.id: text_matches(c.text, a.fingerprint, a.expected_tokens, a.answer) for a in own}
             if "whole" in kinds.values():
                 return Evidence("whole answer" + note, PASS, c.id, atts, c.lane, c.t_end)
             n_got = len(c.text.split())

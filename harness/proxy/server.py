@@ -287,7 +287,7 @@ class Lane:
             return self._rendered(
                 dialect.render_error(ErrorSpec(ErrorKind.BAD_GATEWAY), req), attempt, keep_reason=True
             )
-        attempt.expected_tokens = up.expected_tokens
+        attempt.expected_tokens, attempt.answer = up.expected_tokens, up.answer
         if up.encoder is not None:
             ctx._encoder = up.encoder  # events a fault writes continue the stream's ids and counters
         if up.status < 400:

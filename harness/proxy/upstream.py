@@ -69,6 +69,7 @@ class UpstreamResponse:
     usage: dict[str, int] | None = None
     finish: str | None = None
     encoder: StreamEncoder | None = None
+    answer: str | None = None  # a replayed answer's id (harness.playback): checks judge against it
 
     async def aclose(self) -> None:
         if self.events is not None and hasattr(self.events, "aclose"):
