@@ -25,10 +25,13 @@ def ray_drill(address: str, profile: Profile, journal_path: Path, capabilities: 
         raise UsageError("--ray needs the ray extra: pip install 'routechaos[ray]'") from None
     from .engine import RayDrill
 
-    return RayDrill(
-        profile,
-        address=address or None,
-        bind_host="0.0.0.0" if address else None,
-        journal_path=journal_path,
-        capabilities=capabilities,
-    )
+    try:
+        return RayDrill(
+            profile,
+            address=address or None,
+            bind_host="0.0.0.0" if address else None,
+            journal_path=journal_path,
+            capabilities=capabilities,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

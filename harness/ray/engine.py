@@ -54,6 +54,11 @@ class RayDrill(Drill):
         replicas) before lanes with several replicas, for agents that take one URL per lane."""
         kw.pop("control", None)  # the control API drives one process's plan: not on Ray yet
         super().__init__(profile, **kw)
+        if self.profile.toxics or self.network_layer:
+            raise ValueError(
+                f"profile {self.profile.name}: toxics (the Toxiproxy layer) are not run on Ray yet; "
+                "drill it without --ray"
+            )
         for lane, n in (replicas or {}).items():
             self.profile.lanes[lane].replicas = int(n)
         self.address = address

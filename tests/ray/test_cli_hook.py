@@ -30,3 +30,19 @@ def test_without_the_extra_the_flag_says_what_to_install(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError, as on a plain install
     with pytest.raises(UsageError, match=r"pip install 'routechaos\[ray\]'"):
         ray_drill("", default_profile(), tmp_path / "journal.jsonl", {})
+
+
+def test_a_profile_with_toxics_is_refused_with_ray(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from harness.profile import profile_from_dict
+    from harness.ray.cli import ray_drill
+
+    profile = profile_from_dict(
+        {
+            "name": "toxic",
+            "lanes": {"primary": {"dialect": "openai-chat"}},
+            "toxics": [{"lane": "primary", "type": "latency", "attributes": {"latency": 100}}],
+        }
+    )
+    with pytest.raises(UsageError, match="toxics"):
+        ray_drill("", profile, tmp_path / "journal.jsonl", {})
