@@ -45,13 +45,16 @@ class RayDrill(Drill):
         actor_dir: str | Path | None = None,
         ray_init: Mapping[str, Any] | None = None,
         front: bool = True,
+        replica_cpus: float | None = None,
         **kw: Any,
     ) -> None:
         """``replicas`` overrides the profile's ``replicas:`` per lane; ``actor_dir`` is where each
         actor journals locally (default: beside the journal, else a temporary directory);
         ``ray_init`` goes to ``ray.init`` when this drill starts Ray itself; ``front`` puts a
         small spreading front (one address per lane, connections dealt round robin to the
-        replicas) before lanes with several replicas, for agents that take one URL per lane."""
+        replicas) before lanes with several replicas, for agents that take one URL per lane;
+        ``replica_cpus`` reserves CPUs per replica (1 on a cluster: one replica per core, Ray
+        spreading them over the nodes; by default Ray's own, which packs them anywhere)."""
         kw.pop("control", None)  # the control API drives one process's plan: not on Ray yet
         super().__init__(profile, **kw)
         if self.profile.toxics or self.network_layer:
@@ -65,6 +68,7 @@ class RayDrill(Drill):
         self.bind_host = bind_host
         self.ray_init = dict(ray_init or {})
         self.want_front = front
+        self.replica_cpus = replica_cpus
         self.actor_dir = Path(actor_dir) if actor_dir else None
         self.coordinator: Any = None
         self.replicas: dict[str, list[tuple[str, Any]]] = {}
@@ -123,7 +127,12 @@ class RayDrill(Drill):
         for lane, spec in self.profile.lanes.items():
             for k in range(spec.replicas):
                 name = f"{lane}.{k}"
-                actor = LaneReplica.remote(self.profile, lane, name, str(d / f"{name}.jsonl"), self.coordinator)
+                opts: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
+                if self.replica_cpus is not None:
+                    opts["num_cpus"] = self.replica_cpus
+                actor = LaneReplica.options(**opts).remote(
+                    self.profile, lane, name, str(d / f"{name}.jsonl"), self.coordinator
+                )
                 self.replicas.setdefault(lane, []).append((name, actor))
                 starts.append((lane, actor.start.remote(self.bind_host)))
         for lane, ref in starts:
@@ -234,7 +243,7 @@ class RayDrill(Drill):
         refs = {}
         for k, shard in enumerate(shards):
             name = f"agents.{len(self.agents)}"
-            actor = AgentActor.remote(name, str(d / f"{name}.jsonl"))
+            actor = AgentActor.options(scheduling_strategy="SPREAD").remote(name, str(d / f"{name}.jsonl"))
             self.agents.append((name, actor, [cid for cid, _ in shard]))
             refs[actor.run.remote(factory, shard, self.replica_urls, concurrency, k)] = name
         deadline = time.monotonic() + timeout
