@@ -18,6 +18,7 @@ its answers with lane-bound state.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -79,6 +80,16 @@ class Capabilities:
         "accepts reasoning / thinking, and then mints thinking signatures and thought signatures",
     )
     images: bool = _cap(True, (bool,), "true or false", "accepts image inputs")
+    prompt_cache: bool = _cap(
+        True,
+        (bool,),
+        "true or false",
+        "caches repeated prompt prefixes (OpenAI, Gemini: always; Anthropic: where the request marks cache_control)",
+    )
+    cache_min_tokens: int = _cap(1024, (int,), "an integer >= 1", "the shortest prefix the cache keeps, in tokens")
+    cache_ttl: float = _cap(
+        300.0, (int, float), "a number of seconds > 0", "how long an unused prefix stays cached (profile seconds)"
+    )
 
 
 #: every capability's rule, by name, in declaration order
@@ -97,8 +108,10 @@ def parse_capabilities(raw: Any, error: Callable[[tuple[str, ...], str], Excepti
         if rule is None:
             raise error((str(key),), f"unknown capability; expected one of {', '.join(CAP_RULES)}")
         ok = isinstance(value, rule.types) and (bool not in rule.types) == (not isinstance(value, bool))
-        if ok and key == "max_context_tokens" and value is not None:
+        if ok and key in ("max_context_tokens", "cache_min_tokens") and value is not None:
             ok = value >= 1
+        if ok and key == "cache_ttl":
+            ok = math.isfinite(value) and value > 0
         if not ok:
             raise error((str(key),), f"must be {rule.want} (got {value!r})")
     return Capabilities(**raw)
@@ -111,8 +124,12 @@ def capabilities_json_schema() -> dict[str, Any]:
     for name, rule in CAP_RULES.items():
         if rule.types == (bool,):
             prop: dict[str, Any] = {"type": "boolean"}
-        else:
+        elif rule.types == (int, float):
+            prop = {"type": "number", "exclusiveMinimum": 0}
+        elif type(None) in rule.types:
             prop = {"type": ["integer", "null"], "minimum": 1}
+        else:
+            prop = {"type": "integer", "minimum": 1}
         prop["description"] = rule.doc
         prop["default"] = getattr(defaults, name)
         props[name] = prop
@@ -158,6 +175,9 @@ class Asked:
     signed_blocks: list[tuple[int, int, str, str]] = field(default_factory=list)
     #: Gemini model parts: (content index, part index, function name or "", signature or None)
     thought_parts: list[tuple[int, int, str, str | None]] = field(default_factory=list)
+    #: the request body, and whether it marks a prompt-cache breakpoint (Anthropic's opt-in)
+    body: dict[str, Any] | None = None
+    cache_marked: bool = False
 
 
 def _items(value: Any) -> list[Any]:
@@ -266,6 +286,8 @@ def asked(family: str, body: bytes) -> Asked:
         return a
     if isinstance(obj, dict):
         _ASK[family](obj, a)
+        a.body = obj
+        a.cache_marked = b'"cache_control"' in body
     return a
 
 

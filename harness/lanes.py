@@ -46,7 +46,7 @@ def make_lane(spec: LaneSpec, journal: Journal, *, time_scale: float = 1.0, faul
 
         upstream = cassette_upstream(spec, journal, time_scale)
     else:
-        state = LaneState(spec.name, spec.capabilities)
+        state = LaneState(spec.name, spec.capabilities, time_scale=time_scale)
         upstream = SimulatorUpstream(Simulator((spec.simulator or SimSettings()).scaled(time_scale), lane=state))
     return Lane(
         spec.name, spec.dialect, upstream, journal, host=spec.host, port=spec.port, faults=faults, time_scale=time_scale

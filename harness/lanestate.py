@@ -12,7 +12,8 @@ import json
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .capabilities import (
@@ -25,10 +26,15 @@ from .capabilities import (
     rejection,
     unsupported_error,
 )
-from .dialects.base import Dialect, Event, EventKind, Rendered, RequestInfo
+from .clock import Clock
+from .dialects.base import Dialect, Event, EventKind, Rendered, RequestInfo, Usage
+from .promptcache import PromptCache, prefixes
 from .sse import encode_event
 
-__all__ = ["LaneState"]
+#: a request header the cache_flush fault sets for the simulator behind the lane
+CACHE_FLUSH_HEADER = "x-routechaos-cache-flush"
+
+__all__ = ["CACHE_FLUSH_HEADER", "LaneState"]
 
 # -- a lane's state at run time ------------------------------------------------------------------
 _MAX_RESPONSES = 100_000  # response ids a lane remembers (oldest forgotten first)
@@ -40,9 +46,12 @@ class LaneState:
     key derived from the lane's name, so a block signed by another lane (or by no lane) fails;
     response ids are remembered, as the Responses API stores responses."""
 
-    def __init__(self, lane: str, caps: Capabilities | None = None) -> None:
+    def __init__(
+        self, lane: str, caps: Capabilities | None = None, *, time_scale: float = 1.0, clock: Clock | None = None
+    ) -> None:
         self.lane = lane
         self.caps = caps or Capabilities()
+        self.cache = PromptCache(self.caps.cache_min_tokens, self.caps.cache_ttl * time_scale, clock)
         self._key = hashlib.sha256(f"routechaos-lane-state:{lane}".encode()).digest()
         self.responses: OrderedDict[str, int] = OrderedDict()  # id -> conversation tokens so far
 
@@ -101,6 +110,26 @@ class LaneState:
         if limit is not None and tokens > limit:
             return context_error(family, tokens, limit, req, dialect)
         return a
+
+    def with_cache(
+        self, a: Asked, req: RequestInfo, dialect: Dialect, usage: Usage, headers: Mapping[str, str] | None = None
+    ) -> Usage:
+        """``usage`` with what this lane's prompt cache read and wrote for the request (a flush
+        asked for by the cache_flush fault happens first). Writes are reported where the
+        provider bills them (Anthropic's ``cache_creation_input_tokens``)."""
+        if headers and any(k.lower() == CACHE_FLUSH_HEADER for k in headers):
+            self.cache.flush()
+        family = family_of(dialect.name)
+        if not self.caps.prompt_cache or family is None or a.body is None:
+            return usage
+        if family == "anthropic" and not a.cache_marked:
+            return usage  # Anthropic caches only where the request asks it to
+        prior = self.responses.get(a.previous_response_id, 0) if a.previous_response_id else 0
+        cached, written = self.cache.use(prefixes(family, a.body, req.prompt_tokens, prior))
+        total = usage.input_tokens + prior
+        cached = min(cached, total)
+        written = min(written, total - cached) if family == "anthropic" else 0
+        return replace(usage, input_tokens=total, cached_input_tokens=cached, cache_write_tokens=written)
 
     # -- stamping answers with lane-bound state ------------------------------------------------
     def thinking_text(self, req: RequestInfo) -> str:

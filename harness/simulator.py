@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from itertools import islice
 from typing import Any, NamedTuple
@@ -279,7 +279,9 @@ class Simulator:
         body = "".join(canonical_tokens(req.fingerprint, n)) if text else ""
         return Completion(text=body, usage=Usage(req.prompt_tokens, n), finish=finish)
 
-    async def respond(self, req: RequestInfo, dialect: Dialect, body: bytes = b"") -> SimResponse:
+    async def respond(
+        self, req: RequestInfo, dialect: Dialect, body: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> SimResponse:
         """Answer ``req``; the slot is held until the stream (or the wait) is over. A lane with
         capabilities first admits the request (or rejects it as its provider would)."""
         asked = self.lane.admit(req, dialect, body) if self.lane is not None else None
@@ -292,6 +294,9 @@ class Simulator:
             return SimResponse(r.status, r.headers, body=r.body)
         try:
             completion = self._answer(req, text=not req.stream, tools=dialect.carries_tool_calls)
+            if asked is not None and self.lane is not None:
+                usage = self.lane.with_cache(asked, req, dialect, completion.usage, headers)
+                completion = replace(completion, usage=usage)
             if not req.stream:
                 s = self.settings
                 await asyncio.sleep(s.ttft + completion.usage.output_tokens / s.tokens_per_second)

@@ -452,10 +452,12 @@ def _headers() -> list[tuple[str, str]]:
 
 
 def _usage(u: Usage) -> dict[str, Any]:
+    """Anthropic counts the three kinds of input apart: ``input_tokens`` is what neither came
+    from nor went to the cache."""
     return {
-        "input_tokens": u.input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "input_tokens": u.uncached_input_tokens,
+        "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_read_input_tokens": u.cached_input_tokens,
         "output_tokens": u.output_tokens,
         "service_tier": "standard",
     }
@@ -465,7 +467,9 @@ def _parse_usage(obj: Any) -> Usage | None:
     if not isinstance(obj, dict):
         return None
     try:
-        return Usage(int(obj.get("input_tokens") or 0), int(obj.get("output_tokens") or 0))
+        read = int(obj.get("cache_read_input_tokens") or 0)
+        write = int(obj.get("cache_creation_input_tokens") or 0)
+        return Usage(int(obj.get("input_tokens") or 0) + read + write, int(obj.get("output_tokens") or 0), read, write)
     except (TypeError, ValueError):
         return None
 
@@ -537,7 +541,12 @@ class _MessagesEncoder(StreamEncoder):
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": _stop_out(completion), "stop_sequence": None},
-            "usage": {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens},
+            "usage": {
+                "input_tokens": u.uncached_input_tokens,
+                "cache_creation_input_tokens": u.cache_write_tokens,
+                "cache_read_input_tokens": u.cached_input_tokens,
+                "output_tokens": u.output_tokens,
+            },
         }
         text_block = (
             [] if completion.tool_calls else [self._event({"type": "content_block_stop", "index": 0}, EventKind.META)]

@@ -295,9 +295,16 @@ class _AzureChatEncoder(_ChatEncoder):
         return [Event(b"data: " + json.dumps({"error": err}).encode() + b"\n\n", EventKind.ERROR)]
 
 
-def _chat_usage(completion: Completion) -> dict[str, int]:
+def _chat_usage(completion: Completion) -> dict[str, Any]:
     u = completion.usage
-    return {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens, "total_tokens": u.total_tokens}
+    out: dict[str, Any] = {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.total_tokens,
+    }
+    if u.cached_input_tokens:
+        out["prompt_tokens_details"] = {"cached_tokens": u.cached_input_tokens, "audio_tokens": 0}
+    return out
 
 
 class AzureResponses(OpenAIResponses):

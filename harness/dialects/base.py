@@ -87,15 +87,31 @@ class RequestInfo:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens as a provider bills them. ``input_tokens`` is every prompt token, cached or not
+    (OpenAI's and Gemini's sense); ``cached_input_tokens`` of them were read from the prompt
+    cache and ``cache_write_tokens`` written to it (Anthropic reports the three apart: each
+    dialect writes its own fields from these)."""
+
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @property
+    def uncached_input_tokens(self) -> int:
+        return max(0, self.input_tokens - self.cached_input_tokens - self.cache_write_tokens)
+
     def to_dict(self) -> dict[str, int]:
-        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+        out = {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+        if self.cached_input_tokens:
+            out["cached_input_tokens"] = self.cached_input_tokens
+        if self.cache_write_tokens:
+            out["cache_write_tokens"] = self.cache_write_tokens
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -449,19 +449,27 @@ def _response_id() -> str:
 
 
 def _usage_meta(u: Usage) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "promptTokenCount": u.input_tokens,
         "candidatesTokenCount": u.output_tokens,
         "totalTokenCount": u.total_tokens,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": u.input_tokens}],
     }
+    if u.cached_input_tokens:
+        out["cachedContentTokenCount"] = u.cached_input_tokens
+        out["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": u.cached_input_tokens}]
+    return out
 
 
 def _parse_usage(obj: Any) -> Usage | None:
     if not isinstance(obj, dict) or "candidatesTokenCount" not in obj:
         return None
     try:
-        return Usage(int(obj.get("promptTokenCount") or 0), int(obj.get("candidatesTokenCount") or 0))
+        return Usage(
+            int(obj.get("promptTokenCount") or 0),
+            int(obj.get("candidatesTokenCount") or 0),
+            int(obj.get("cachedContentTokenCount") or 0),
+        )
     except (TypeError, ValueError):
         return None
 

@@ -436,15 +436,24 @@ def _vllm_type(status: int) -> str:
     )
 
 
-def _usage(u: Usage) -> dict[str, int]:
-    return {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens, "total_tokens": u.total_tokens}
+def _usage(u: Usage) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.total_tokens,
+    }
+    if u.cached_input_tokens:
+        out["prompt_tokens_details"] = {"cached_tokens": u.cached_input_tokens, "audio_tokens": 0}
+    return out
 
 
 def _parse_usage(obj: Any) -> Usage | None:
     if not isinstance(obj, dict):
         return None
     try:
-        return Usage(int(obj.get("prompt_tokens") or 0), int(obj.get("completion_tokens") or 0))
+        details = obj.get("prompt_tokens_details")
+        cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+        return Usage(int(obj.get("prompt_tokens") or 0), int(obj.get("completion_tokens") or 0), cached)
     except (TypeError, ValueError):
         return None
 

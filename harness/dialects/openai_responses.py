@@ -359,7 +359,7 @@ def _finish_of(resp: dict[str, Any]) -> str | None:
 def _usage(u: Usage) -> dict[str, Any]:
     return {
         "input_tokens": u.input_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": u.cached_input_tokens, "cache_write_tokens": u.cache_write_tokens},
         "output_tokens": u.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": u.total_tokens,
@@ -370,7 +370,14 @@ def _parse_usage(obj: Any) -> Usage | None:
     if not isinstance(obj, dict):
         return None
     try:
-        return Usage(int(obj.get("input_tokens") or 0), int(obj.get("output_tokens") or 0))
+        details = obj.get("input_tokens_details")
+        details = details if isinstance(details, dict) else {}
+        return Usage(
+            int(obj.get("input_tokens") or 0),
+            int(obj.get("output_tokens") or 0),
+            int(details.get("cached_tokens") or 0),
+            int(details.get("cache_write_tokens") or 0),
+        )
     except (TypeError, ValueError):
         return None
 

@@ -105,7 +105,7 @@ def fault_names() -> list[str]:
 
 
 def _load_all() -> None:
-    from . import capacity, http, network, stream, tools  # noqa: F401  (registration side effects)
+    from . import cache, capacity, http, network, stream, tools  # noqa: F401  (registration side effects)
 
 
 def make_fault(name: str, attrs: dict[str, Any] | None = None) -> Fault:

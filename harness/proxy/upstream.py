@@ -97,7 +97,7 @@ class SimulatorUpstream:
     async def send(
         self, method: str, path_qs: str, headers: Mapping[str, str], body: bytes, req: RequestInfo, dialect: Dialect
     ) -> UpstreamResponse:
-        r: SimResponse = await self.simulator.respond(req, dialect, body)
+        r: SimResponse = await self.simulator.respond(req, dialect, body, headers)
         c = r.completion
         return UpstreamResponse(
             r.status,
