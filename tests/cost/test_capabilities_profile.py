@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.capabilities import Capabilities, rejection_reason
+from harness.capabilities import CAP_RULES, Capabilities, rejection_reason
 from harness.profile import ProfileError, load_profile_text
 from harness.schema import profile_json_schema
 
@@ -48,14 +48,21 @@ def test_capabilities_on_a_real_upstream_are_refused():
 
 def test_schema_has_every_capability():
     caps = profile_json_schema()["$defs"]["lane"]["properties"]["capabilities"]
-    assert set(caps["properties"]) == {
-        "max_context_tokens",
-        "tools",
-        "parallel_tool_calls",
-        "structured_output",
-        "reasoning",
-        "images",
-    }
+    assert (
+        set(caps["properties"])
+        == set(CAP_RULES)
+        >= {
+            "max_context_tokens",
+            "tools",
+            "parallel_tool_calls",
+            "structured_output",
+            "reasoning",
+            "images",
+            "prompt_cache",
+            "cache_min_tokens",
+            "cache_ttl",
+        }
+    )
     assert caps["additionalProperties"] is False
 
 

@@ -14,7 +14,7 @@ from examples.workload import router_for
 from harness.checks import Verdict
 from harness.drill import Drill
 
-TIME_SCALE = 0.1
+TIME_SCALE = 0.25  # an agent's real-time cost is magnified 1/TIME_SCALE in profile time
 LONG = "Please keep this whole paragraph in mind for what follows. " * 12  # ~180 tokens a turn
 
 
