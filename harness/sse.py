@@ -69,29 +69,38 @@ class SSEDecoder:
         self.max_event_bytes = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        return [ev for raw in self.frames(chunk) if (ev := _parse(raw)) is not None]
+
+    def frames(self, chunk: bytes) -> list[bytes]:
+        """The raw frames ``chunk`` completes, blank line included (framing without parsing, for
+        a reader that parses only some frames: :meth:`parse` gives each its meaning)."""
         self._buf += chunk
         if not self._cr and b"\r" in chunk:
             self._cr = True
-        events: list[SSEEvent] = []
+        out: list[bytes] = []
         limit = self.max_event_bytes
         while True:
             end, sep_len = self._find_boundary()
             if end < 0:
                 break
             if limit is not None and end + sep_len > limit:
-                raise SSEEventTooLarge(end + sep_len, limit, events)
+                raise SSEEventTooLarge(end + sep_len, limit, [e for f in out if (e := _parse(f)) is not None])
             raw = bytes(self._buf[: end + sep_len])
             del self._buf[: end + sep_len]
             self._scanned = 0
             if self._cr:
                 self._cr = b"\r" in self._buf
-            ev = _parse(raw)
-            if ev is not None:
-                events.append(ev)
+            out.append(raw)
         self._scanned = max(0, len(self._buf) - 3)  # a separator may straddle this read and the next
         if limit is not None and len(self._buf) > limit:
-            raise SSEEventTooLarge(len(self._buf), limit, events)
-        return events
+            raise SSEEventTooLarge(len(self._buf), limit, [e for f in out if (e := _parse(f)) is not None])
+        return out
+
+    @staticmethod
+    def parse(raw: bytes) -> SSEEvent | None:
+        """One frame's fields; None for a frame with none (blank lines, ``id:`` or ``retry:``
+        alone), which carries nothing an SSE client reads and is not forwarded."""
+        return _parse(raw)
 
     @property
     def pending(self) -> bytes:

@@ -100,6 +100,9 @@ class Composite(Intervention):
             out = p.transform(ctx, out)
         return out
 
+    def touches_stream(self) -> bool:
+        return any(p.touches_stream() for p in self.parts)
+
     def response_headers(self, ctx: AttemptContext, status: int) -> list[tuple[str, str]]:
         return [h for p in self.parts for h in p.response_headers(ctx, status)]
 

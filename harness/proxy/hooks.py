@@ -107,6 +107,15 @@ class Intervention:
     def transform(self, ctx: AttemptContext, events: AsyncIterator[list[Event]]) -> AsyncIterator[StreamItem]:
         return events  # type: ignore[return-value]
 
+    def touches_stream(self) -> bool:
+        """True when this intervention may act on the stream's events or read the upstream's
+        response itself (it overrides :meth:`transform` or :meth:`upstream_response`): the lane
+        then takes the full event path; otherwise the stream passes through as the upstream
+        sent it (``proxy/passthrough.py``)."""
+        cls = type(self)
+        base = Intervention
+        return cls.transform is not base.transform or cls.upstream_response is not base.upstream_response
+
     def response_headers(self, ctx: AttemptContext, status: int) -> list[tuple[str, str]]:
         """Headers to add to whatever the attempt answers (rate-limit counters, for example)."""
         return []

@@ -26,12 +26,14 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ..dialects import dialects_for
-from ..dialects.base import BadRequest, Dialect, ErrorKind, ErrorSpec, Event, EventKind, Rendered, RequestInfo
+from ..dialects.base import BadRequest, Dialect, ErrorKind, ErrorSpec, EventKind, Rendered, RequestInfo
 from ..journal import Attempt, EndReason, Journal, redact_headers, redact_url
 from ..redact import redact_text
 from ..toolcalls import ToolCallLog
 from ..webguard import GuardedServer, describe_error
+from .account import account, settle
 from .hooks import AttemptContext, Close, CloseMode, ConnectionAction, FaultHook, Intervention
+from .passthrough import can_pass_through, relay
 from .upstream import Upstream, UpstreamFailure, UpstreamResponse
 
 __all__ = ["Lane"]
@@ -302,6 +304,8 @@ class Lane:
                 return self._rendered(rendered, attempt, dialect=dialect, req=req)
             if extra:
                 up.headers = _merge(up.headers, extra)
+            if can_pass_through(up, iv):
+                return await relay(request, ctx, up, self.journal, _abort)
             return await self._stream(request, ctx, up, iv)
         finally:
             for cleanup in ctx.cleanups:
@@ -373,7 +377,7 @@ class Lane:
                     return resp
                 if not item:
                     continue
-                ended = _account(attempt, item, journal, tools)
+                ended = account(attempt, item, journal, tools)
                 if ended is EventKind.TERMINATOR:
                     saw_terminator = True
                 elif ended is EventKind.ERROR:
@@ -398,18 +402,7 @@ class Lane:
         finally:
             if tools.calls:
                 attempt.tool_calls = tools.result(ctx.request.tools, attempt.finish)
-        if saw_error:
-            attempt.end_reason = EndReason.INBAND_ERROR.value
-        elif saw_terminator:
-            attempt.end_reason = EndReason.COMPLETE.value
-            if attempt.usage and attempt.usage.get("output_tokens"):
-                attempt.tokens = attempt.usage["output_tokens"]  # the provider's count beats our estimate
-        elif saw_finish or (attempt.expected_tokens and attempt.tokens >= attempt.expected_tokens):
-            # the body ended cleanly after the whole answer (its finish reason, or every token the
-            # simulator said it would send) but without the terminator: nothing is missing but it
-            attempt.end_reason = EndReason.NO_TERMINATOR.value
-        else:
-            attempt.end_reason = EndReason.CUT.value
+        settle(attempt, saw_terminator, saw_error, saw_finish)
         attempt.t_end = journal.now()
         with contextlib.suppress(ConnectionError):
             await resp.write_eof()
@@ -452,41 +445,6 @@ def _merge(headers: list[tuple[str, str]], extra: list[tuple[str, str]]) -> list
 
 def _with_headers(r: Rendered, extra: list[tuple[str, str]]) -> Rendered:
     return Rendered(r.status, _merge(r.headers, extra), r.body) if extra else r
-
-
-def _account(attempt: Attempt, batch: list[Event], journal: Journal, tools: ToolCallLog) -> EventKind | None:
-    """Update counters and token times from one batch about to be written, in one pass (this is
-    the lane's per-event path); returns ``ERROR``, ``TERMINATOR`` or ``FINISH`` if the batch
-    carries one (in that order of precedence). Tool-call argument fragments count as tokens
-    (their events have no text) and go to ``tools``."""
-    now = None
-    ended: EventKind | None = None
-    for ev in batch:
-        attempt.events += 1
-        kind = ev.kind
-        if kind is EventKind.ERROR:
-            ended = kind
-            attempt.error = attempt.error or {"inband": True}
-        elif kind is EventKind.TERMINATOR and ended is not EventKind.ERROR:
-            ended = kind
-        elif kind is EventKind.FINISH and ended is None:
-            ended = kind
-        if ev.tools:
-            tools.feed(ev.tools)
-        if ev.text or ev.tokens:  # content (text or tool arguments), and Gemini's last chunk
-            now = now if now is not None else journal.now()
-            if attempt.t_first_token is None:
-                attempt.t_first_token = now
-            attempt.t_last_token = now
-            attempt.tokens += ev.tokens
-            attempt.text_chars += len(ev.text)
-        if ev.finish is not None:
-            attempt.finish = ev.finish
-            if ended is None:
-                ended = EventKind.FINISH  # a chunk with the last words and the finish reason
-        if ev.usage is not None:
-            attempt.usage = ev.usage.to_dict()
-    return ended
 
 
 def _abort_with_rst(transport: asyncio.BaseTransport) -> None:

@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..dialects.base import Dialect, Event, EventKind, RequestInfo, StreamEncoder
+from ..dialects.base import Dialect, Event, EventInfo, EventKind, RequestInfo, StreamEncoder
+from ..dialects.lazy import tokens_of
 from ..simulator import SimResponse, Simulator
 from ..sse import SSEEvent, SSEEventTooLarge
 from .httpclient import HTTPClient, HTTPClientError, Origin, Response
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_RESPONSE_BYTES",
     "HttpUpstream",
     "SimulatorUpstream",
+    "StreamSource",
     "Upstream",
     "UpstreamFailure",
     "UpstreamResponse",
@@ -70,10 +72,25 @@ class UpstreamResponse:
     finish: str | None = None
     encoder: StreamEncoder | None = None
     answer: str | None = None  # a replayed answer's id (harness.playback): checks judge against it
+    #: a real upstream's stream as it arrives (None for the simulator's): what the pass-through
+    #: path splices to the client when no fault touches the stream (``events`` is then unused)
+    source: StreamSource | None = None
 
     async def aclose(self) -> None:
         if self.events is not None and hasattr(self.events, "aclose"):
             await self.events.aclose()  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSource:
+    """The raw stream of a forwarded response, and the limits its events must keep."""
+
+    response: Response
+    max_event_bytes: int | None
+    max_response_bytes: int | None
+    #: the events decoded from ``response``: whoever wraps ``UpstreamResponse.events`` (a
+    #: cassette recorder) replaces them, and the stream then takes the full path
+    events: AsyncIterator[list[Event]] | None = None
 
 
 class Upstream(Protocol):
@@ -166,7 +183,8 @@ class HttpUpstream:
         headers_out = forward_headers(resp.headers)
         if dialect.stream_media_type in resp.header("content-type"):
             events = _decode_events(resp, dialect, self.max_event_bytes, self.max_response_bytes)
-            return UpstreamResponse(resp.status, headers_out, events=events)
+            source = StreamSource(resp, self.max_event_bytes, self.max_response_bytes, events)
+            return UpstreamResponse(resp.status, headers_out, events=events, source=source)
         try:
             data = await _read_capped(resp, self.max_response_bytes)
         except HTTPClientError as exc:
@@ -179,10 +197,6 @@ class HttpUpstream:
         await self._client.close()
 
 
-def _tokens(text: str) -> int:
-    """Tokens in a forwarded event, estimated (the wire carries text, not token ids); the exact
-    count comes from the usage the provider reports at the end."""
-    return max(1, (len(text) + 2) // 4) if text else 0
 
 
 async def _read_capped(resp: Response, limit: int) -> bytes:
@@ -197,13 +211,14 @@ async def _read_capped(resp: Response, limit: int) -> bytes:
     return b"".join(parts)
 
 
+def event_of(raw: bytes, info: EventInfo) -> Event:
+    """An upstream event, classified, ready for the wire (its bytes unchanged)."""
+    tokens = tokens_of(info.text) if not info.tools else tokens_of("".join(d.arguments for d in info.tools))
+    return Event(raw, info.kind, info.text, tokens, info.finish, info.usage, info.tools)
+
+
 def _classified(events: list[SSEEvent], dialect: Dialect) -> list[Event]:
-    out = []
-    for ev in events:
-        info = dialect.classify(ev)
-        tokens = _tokens(info.text) if not info.tools else _tokens("".join(d.arguments for d in info.tools))
-        out.append(Event(ev.raw, info.kind, info.text, tokens, info.finish, info.usage, info.tools))
-    return out
+    return [event_of(ev.raw, dialect.classify(ev)) for ev in events]
 
 
 async def _decode_events(
