@@ -168,6 +168,7 @@ class Drill:
         network_layer: bool = False,
         lanes: Mapping[str, str] | None = None,
         capabilities: Mapping[str, bool] | None = None,
+        faults: Callable[[Profile, Journal], Any] | None = None,
     ) -> None:
         """``lanes`` renames the profile's lanes to yours (``{"primary": "fast"}``: see
         :mod:`harness.lanemap`); a name the profile does not have raises
@@ -198,6 +199,9 @@ class Drill:
         #: what the agent has (``{"fallback": False}``), for checks with ``requires:``; what is not
         #: given is read from the journal (a call that used two lanes shows a fallback)
         self.capabilities = dict(capabilities or {})
+        #: makes the lanes' fault hook from the profile and journal (a drill replay's plan);
+        #: None: the profile's own fault plan
+        self._faults = faults
         self._control_wanted = control
         self._control_port = control_port
         self.control_url: str | None = None
@@ -233,7 +237,8 @@ class Drill:
             capabilities=self.capabilities,
             pacing=lane_pacing(self.profile),
         )
-        lanes = LaneSet(self.profile, self.journal)
+        hook = self._faults(self.profile, self.journal) if self._faults is not None else None
+        lanes = LaneSet(self.profile, self.journal, faults=hook)
         self._bg = BackgroundLanes(lanes).start()
         try:
             self._urls = LaneDict(lanes.urls)

@@ -22,6 +22,7 @@ from .catalogue import cmd_profiles, cmd_report
 from .common import EXIT_CHECK_FAILED, EXIT_OK, EXIT_PORT, EXIT_USAGE, UsageError
 from .demo import cmd_demo
 from .drill import cmd_drill
+from .replay import add_parsers as add_record_replay
 from .serve import cmd_fault, cmd_serve, cmd_sim, cmd_toxiproxy
 
 __all__ = ["EXIT_CHECK_FAILED", "EXIT_OK", "EXIT_PORT", "EXIT_USAGE", "UsageError", "build_parser", "main"]
@@ -163,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
     dr.set_defaults(func=cmd_drill)
 
+    add_record_replay(sub, _time_scale, _LANE_HELP)
+
     pr = sub.add_parser("profiles", help="list, show or validate fault profiles")
     psub = pr.add_subparsers(dest="action", metavar="ACTION", required=True)
     psub.add_parser("list", help="the shipped catalogue and profiles in ./fault_profiles")
@@ -197,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     agent: list[str] = []
-    if "--" in argv and argv and argv[0] == "drill":
+    if "--" in argv and argv and argv[0] in ("drill", "record", "replay"):
         cut = argv.index("--")
         argv, agent = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)

@@ -9,9 +9,10 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -150,15 +151,29 @@ def write_results(drill: Drill, run_dir: Path, out: Console) -> Report:
 
 def cmd_drill(args: argparse.Namespace, out: Console) -> int:
     """Start the lanes, run the agent with their URLs in its environment, judge, report."""
-    from ..drill import Drill
-    from ..report.live import log_tail
-
     command = list(args.command)
     if not command:
         raise UsageError("give the agent command after --, e.g. routechaos drill PROFILE -- python agent.py")
     if shutil.which(command[0]) is None and not Path(command[0]).exists():
         raise UsageError(f"agent command not found: {command[0]}")
     profile = load_profile_arg(args.profile, args.seed, args.time_scale, getattr(args, "lane", None) or ())
+    return run_drill(profile, command, args, out)
+
+
+def run_drill(
+    profile: Profile,
+    command: list[str],
+    args: argparse.Namespace,
+    out: Console,
+    *,
+    faults: Callable[..., Any] | None = None,
+    after: Callable[[Drill, Path, Console], None] | None = None,
+) -> int:
+    """The drill of ``cmd_drill`` for a loaded profile; ``faults`` makes the lanes' fault hook
+    (``Drill(faults=)``), ``after`` runs once the results are written (``routechaos replay``)."""
+    from ..drill import Drill
+    from ..report.live import log_tail
+
     run_dir = claim_run_dir(args.out, profile)
     log_path = run_dir / "agent.log"
     with StopSignals() as signals:
@@ -169,7 +184,9 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
 
             drill = ray_drill(args.ray, profile, run_dir / "journal.jsonl", capabilities)
         else:
-            drill = Drill(profile, journal_path=run_dir / "journal.jsonl", control=True, capabilities=capabilities)
+            drill = Drill(
+                profile, journal_path=run_dir / "journal.jsonl", control=True, capabilities=capabilities, faults=faults
+            )
         drill.start()
         ended = AgentEnd()
         try:
@@ -184,6 +201,8 @@ def cmd_drill(args: argparse.Namespace, out: Console) -> int:
             for line in getattr(drill, "died_summary", list)():  # a Ray drill names the actors that died
                 out.print(f"[red]{line}[/red]")
         report = write_results(drill, run_dir, out)
+        if after is not None:
+            after(drill, run_dir, out)
     if signals.exit_code is not None:
         return signals.exit_code
     if ended.interrupted == "timeout":
