@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .agentproc import GRACE, AgentProcess
+from .billing import lane_prices
 from .checks import Report, evaluate_all, make_check
 from .episodes import lane_pacing
 from .journal import Call, Journal, Outcome
@@ -236,6 +237,7 @@ class Drill:
             last_window_close=last_window_close(self.profile),
             capabilities=self.capabilities,
             pacing=lane_pacing(self.profile),
+            prices=lane_prices(self.profile),
         )
         hook = self._faults(self.profile, self.journal) if self._faults is not None else None
         lanes = LaneSet(self.profile, self.journal, faults=hook)

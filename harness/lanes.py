@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from .journal import Journal
 from .lag import watch_lag
-from .lanestate import LaneState
+from .lanestate import LaneState, link_peers
 from .ports import binding
 from .profile import LaneSpec, Profile
 from .proxy import HttpUpstream, Lane, SimulatorUpstream
@@ -82,6 +82,7 @@ class LaneSet:
                 with binding(f"lane {name}", spec.host, spec.port):
                     await lane.start()
                 self.lanes[name] = lane
+            link_peers(self.lanes.values())
         except BaseException:
             await self.stop()
             raise

@@ -12,7 +12,7 @@ import json
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -34,7 +34,7 @@ from .sse import encode_event
 #: a request header the cache_flush fault sets for the simulator behind the lane
 CACHE_FLUSH_HEADER = "x-routechaos-cache-flush"
 
-__all__ = ["CACHE_FLUSH_HEADER", "LaneState"]
+__all__ = ["CACHE_FLUSH_HEADER", "LaneState", "link_peers"]
 
 # -- a lane's state at run time ------------------------------------------------------------------
 _MAX_RESPONSES = 100_000  # response ids a lane remembers (oldest forgotten first)
@@ -52,6 +52,8 @@ class LaneState:
         self.lane = lane
         self.caps = caps or Capabilities()
         self.cache = PromptCache(self.caps.cache_min_tokens, self.caps.cache_ttl * time_scale, clock)
+        #: every lane of the drill by name (this one included), to tell what a failover lost
+        self.peers: dict[str, LaneState] = {lane: self}
         self._key = hashlib.sha256(f"routechaos-lane-state:{lane}".encode()).digest()
         self.responses: OrderedDict[str, int] = OrderedDict()  # id -> conversation tokens so far
 
@@ -125,11 +127,19 @@ class LaneState:
         if family == "anthropic" and not a.cache_marked:
             return usage  # Anthropic caches only where the request asks it to
         prior = self.responses.get(a.previous_response_id, 0) if a.previous_response_id else 0
-        cached, written = self.cache.use(prefixes(family, a.body, req.prompt_tokens, prior))
+        marks = prefixes(family, a.body, req.prompt_tokens, prior)
+        cached, written = self.cache.use(marks)
         total = usage.input_tokens + prior
         cached = min(cached, total)
         written = min(written, total - cached) if family == "anthropic" else 0
-        return replace(usage, input_tokens=total, cached_input_tokens=cached, cache_write_tokens=written)
+        elsewhere = max((p.cache.peek(marks) for p in self.peers.values() if p is not self), default=0)
+        return replace(
+            usage,
+            input_tokens=total,
+            cached_input_tokens=cached,
+            cache_write_tokens=written,
+            cache_elsewhere_tokens=max(0, min(elsewhere, total) - cached),
+        )
 
     # -- stamping answers with lane-bound state ------------------------------------------------
     def thinking_text(self, req: RequestInfo) -> str:
@@ -267,3 +277,13 @@ class LaneState:
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+def link_peers(lanes: Iterable[Any]) -> None:
+    """Let the simulated lanes of one drill see each other's prompt caches (only to tell what a
+    failover lost: no lane ever reads another's cache)."""
+    states = [getattr(getattr(lane, "upstream", None), "simulator", None) for lane in lanes]
+    found = [s.lane for s in states if s is not None and isinstance(getattr(s, "lane", None), LaneState)]
+    peers = {st.lane: st for st in found}
+    for st in found:
+        st.peers = peers

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .billing import Prices, parse_prices
 from .capabilities import Capabilities, parse_capabilities
 from .checks import CHECKS, make_check
 from .dialects import DIALECT_NAMES
@@ -62,6 +63,7 @@ LANE_KEYS = {
     "replicas",
     "description",
     "capabilities",
+    "prices",
     "record",
     "replay",
 }
@@ -118,6 +120,8 @@ class LaneSpec:
     replicas: int = 1
     #: what the lane accepts (context window, features); the simulator enforces it
     capabilities: Capabilities | None = None
+    #: what the lane costs (USD per million tokens), for billing from the journal
+    prices: Prices | None = None
     #: record: a new cassette this lane writes its upstream's exchanges to; replay: a cassette
     #: that is this lane's upstream (:mod:`harness.replayspec`)
     record: str | None = None
@@ -561,6 +565,11 @@ def _lane(loc: Located, name: str, spec: Any) -> LaneSpec:
         description=_text(loc, spec, "description", path),
         replicas=replicas,
         capabilities=_capabilities(loc, path, spec, upstream),
+        prices=(
+            parse_prices(spec["prices"], lambda sub, msg: loc.error((*path, "prices", *sub), msg))
+            if "prices" in spec
+            else None
+        ),
         record=record,
         replay=replay,
     )

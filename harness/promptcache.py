@@ -75,6 +75,15 @@ class PromptCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def peek(self, prefixes: list[tuple[str, int]]) -> int:
+        """The longest live prefix, without reading it (another lane asking what it lost)."""
+        now = self.clock.now()
+        for h, tokens in reversed(prefixes):
+            expiry = self._entries.get(h)
+            if expiry is not None and expiry > now and tokens >= self.min_tokens:
+                return tokens
+        return 0
+
     def use(self, prefixes: list[tuple[str, int]]) -> tuple[int, int]:
         """``(cached, written)`` tokens for a request with these prefixes: the longest live
         prefix read from the cache, and the tokens it adds beyond that."""

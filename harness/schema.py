@@ -28,6 +28,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
+from .billing import prices_json_schema
 from .capabilities import capabilities_json_schema
 from .dialects import DIALECT_NAMES
 from .profile import (
@@ -197,6 +198,7 @@ def _lane_schema() -> dict[str, Any]:
         },
         "description": {"type": "string"},
         "capabilities": capabilities_json_schema(),
+        "prices": prices_json_schema(),
         "record": RECORD_SCHEMA,
         "replay": REPLAY_SCHEMA,
     }

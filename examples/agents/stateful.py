@@ -38,7 +38,9 @@ from harness.drill import call_headers
 
 __all__ = ["ConversationAgent", "ForwardsForeignState", "RetriesWholeConversation", "Turn"]
 
-_TRANSIENT = (anthropic.APIConnectionError, openai.APIConnectionError)
+#: what a lost or cut answer raises: any failure but a refusal of the request (the SDKs' status
+#: and connection errors, and the transport's own from a stream read: httpx or httpx2)
+_TRANSIENT = (Exception,)
 
 
 @dataclass
@@ -65,6 +67,9 @@ class ConversationAgent:
     #: after a refusal for the conversation: trim it (too long) or re-send it without any state
     adapt_on_refusal = True
     retries_per_lane = 0
+    #: consecutive failed turns after which a lane is skipped for ``cooldown_turns`` turns
+    breaker_after = 2
+    cooldown_turns = 3
 
     def __init__(
         self,
@@ -86,6 +91,8 @@ class ConversationAgent:
         self.time_scale = time_scale
         self.history: list[Turn] = []
         self._clients: dict[str, Any] = {}
+        self._failures: dict[str, int] = {}  # lane -> consecutive failed turns
+        self._skip: dict[str, int] = {}  # lane -> turns left to skip it
 
     # -- clients -------------------------------------------------------------------------------
     def _client(self, name: str, url: str) -> Any:
@@ -127,14 +134,17 @@ class ConversationAgent:
         client = self._client(name, url)
         headers = call_headers()
         if self.dialect == "anthropic":
-            msg = client.messages.create(
+            with client.messages.stream(
                 model="claude-drill",
                 max_tokens=self.max_tokens,
                 thinking={"type": "enabled", "budget_tokens": 1024},
                 system=self.system or anthropic.NOT_GIVEN,
                 messages=self.messages(prompt, name),
                 extra_headers=headers,
-            )
+            ) as stream:
+                msg = stream.get_final_message()
+            if msg.stop_reason is None:
+                raise anthropic.APIError("stream ended before message_stop", request=None, body=None)
             content = [b.model_dump(exclude_none=True) for b in msg.content]
             text = "".join(b.text for b in msg.content if b.type == "text")
             return Turn(prompt, name, text, content=content)
@@ -166,7 +176,12 @@ class ConversationAgent:
     def turn(self, prompt: str) -> dict[str, Any]:
         """Answer ``prompt`` in the conversation; the result names the lane that answered."""
         errors: list[str] = []
-        for name, url, _ in self.lanes:
+        for name in list(self._skip):
+            self._skip[name] -= 1
+            if self._skip[name] <= 0:
+                del self._skip[name]
+        lanes = [lane for lane in self.lanes if lane[0] not in self._skip] or self.lanes
+        for name, url, _ in lanes:
             adapted = 0
             tries = 0
             while True:
@@ -179,13 +194,18 @@ class ConversationAgent:
                         adapted += 1
                         continue
                     break  # refused for good on this lane
-                except (anthropic.APIStatusError, openai.APIStatusError, *_TRANSIENT) as exc:
-                    errors.append(f"{name}: {getattr(exc, 'status_code', type(exc).__name__)}")
+                except _TRANSIENT as exc:
+                    errors.append(f"{name}: {getattr(exc, 'status_code', None) or type(exc).__name__}")
                     if tries < self.retries_per_lane:
                         tries += 1
                         time.sleep(0.2 * self.time_scale)
                         continue
+                    self._failures[name] = self._failures.get(name, 0) + 1
+                    if self.breaker_after and self._failures[name] >= self.breaker_after:
+                        self._skip[name] = self.cooldown_turns
+                        self._failures[name] = 0
                     break  # transient: the next lane
+                self._failures[name] = 0
                 self.history.append(t)
                 return {"text": t.answer, "lane": name, "complete": True}
         return {"text": None, "lane": None, "complete": False, "error": "; ".join(errors) or "no lane"}
@@ -209,6 +229,8 @@ class ForwardsForeignState(ConversationAgent):
 
 class RetriesWholeConversation(ConversationAgent):
     """Re-sends the whole long conversation on every fault, three more times on the same lane,
-    before it falls back: every failed try is billed in full."""
+    before it falls back, and never sets the failing lane aside: every cut try is billed its
+    whole input and what was generated before the cut."""
 
     retries_per_lane = 3
+    breaker_after = 0

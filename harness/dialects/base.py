@@ -96,6 +96,9 @@ class Usage:
     output_tokens: int
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
+    #: the harness's own note, written by no dialect: tokens of this prompt that another lane of
+    #: the drill held in its cache (a failover lost them)
+    cache_elsewhere_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -111,6 +114,8 @@ class Usage:
             out["cached_input_tokens"] = self.cached_input_tokens
         if self.cache_write_tokens:
             out["cache_write_tokens"] = self.cache_write_tokens
+        if self.cache_elsewhere_tokens:
+            out["cache_elsewhere_tokens"] = self.cache_elsewhere_tokens
         return out
 
 

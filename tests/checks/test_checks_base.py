@@ -42,6 +42,7 @@ def test_registry_has_every_check_of_the_design():
         "alive_after",
         "reports_fallback_model",
         "fallback_compatible",
+        "cost_budget",
     }
     for name, cls in CHECKS.items():
         assert cls.name == name

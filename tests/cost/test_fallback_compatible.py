@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from examples.agents.router import Router
-from examples.agents.stateful import ConversationAgent, ForwardsForeignState
+from examples.agents.stateful import ConversationAgent, ForwardsForeignState, RetriesWholeConversation
 from examples.workload import router_for
 from harness.checks import Verdict
 from harness.drill import Drill
@@ -69,7 +69,12 @@ def test_strict_budget_fails_an_agent_that_needed_to_trim() -> None:
 
 @pytest.mark.parametrize(
     "profile",
-    ["c01-thinking-signature-on-fallback", "c02-previous-response-id-across-lanes", "c03-fallback-smaller-context"],
+    [
+        "c01-thinking-signature-on-fallback",
+        "c02-previous-response-id-across-lanes",
+        "c03-fallback-smaller-context",
+        "c04-retries-whole-conversation",
+    ],
 )
 def test_reference_router_passes_the_capability_profiles(profile: str) -> None:
     with Drill(profile, time_scale=TIME_SCALE) as drill:
@@ -78,7 +83,8 @@ def test_reference_router_passes_the_capability_profiles(profile: str) -> None:
             drill.call(router.complete, f"question {i}")
         report = drill.evaluate()
     assert _fails(report) == set(), report.render()
-    assert _result(report, "fallback_compatible").verdict is Verdict.PASS, report.render()
+    names = {r.name for r in report.results}
+    assert names & {"fallback_compatible", "cost_budget"}, report.render()
 
 
 def test_no_move_is_unknown() -> None:
@@ -88,3 +94,14 @@ def test_no_move_is_unknown() -> None:
         report = drill.evaluate({"fallback_compatible": {}})
     assert report.results[0].verdict is Verdict.UNKNOWN
     assert "no call moved" in report.results[0].summary
+
+
+def test_retrying_whole_conversations_fails_exactly_cost_budget() -> None:
+    profile = "c04-retries-whole-conversation"
+    good = _converse(profile, ConversationAgent, turns=8, prompt=LONG + " ({i})")
+    assert _fails(good) == set(), good.render()
+    bad = _converse(profile, RetriesWholeConversation, turns=8, prompt=LONG + " ({i})")
+    assert _fails(bad) == {"cost_budget"}, bad.render()
+    (problem,) = _result(bad, "cost_budget").problems()
+    assert "amplification" in problem.what and problem.measured > 2.0 and problem.attempts, problem.what
+    assert _result(good, "cost_budget").evidence[-1].measured < 2.0
