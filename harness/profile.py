@@ -265,7 +265,7 @@ def _lane_names(loc: Located) -> list[str]:
 def load_profile_text(text: str, file: str = "<profile>") -> Profile:
     """Load a profile from a string (tests, and profiles built in code)."""
     loc = load_located(text, file)
-    if "extends" in (loc.data or {}):
+    if isinstance(loc.data, dict) and "extends" in loc.data:
         loc = _merge_base(loc, Path(file).parent if file != "<profile>" else Path.cwd(), ())
     return _build(loc)
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web, web_protocol
+from aiohttp import HttpVersion11, web, web_protocol
 from aiohttp.web_protocol import RequestHandler
 
 from .redact import redact_text
@@ -163,6 +163,16 @@ class _Handler(RequestHandler):
     def __init__(self, manager: web.Server, render: ErrorRenderer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._render = render
+        make = self._request_factory
+
+        def request_factory(message: Any, *args: Any) -> web.BaseRequest:
+            # aiohttp answers in the version the request line claimed: "HTTP/2.0" or "HTTP/1.7"
+            # got a status line no HTTP/1 client can read. Answer as HTTP/1.1, then close.
+            if tuple(message.version) > (1, 1) or message.version[0] != 1:
+                message = message._replace(version=HttpVersion11, should_close=True)
+            return make(message, *args)
+
+        self._request_factory = request_factory
 
     def data_received(self, data: bytes) -> None:
         messages = getattr(self, "_messages", ())

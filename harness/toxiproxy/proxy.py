@@ -8,11 +8,11 @@ has to serialise them.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import socket
 from typing import Any
 
+from ..safejson import loads as strict_json
 from .link import STREAMS, Connection, Side, ToxicSpec, join_host_port, split_host_port
 from .toxics import TOXICS
 
@@ -50,12 +50,26 @@ def decode_json(body: bytes, kind: type) -> Any:
     if not body.strip():
         raise bad_body("EOF")
     try:
-        value = json.loads(body)
+        # strict: NaN, Infinity and 1e999 are not JSON (Go refuses them too), nor are lone
+        # surrogates; nesting is bounded (Python's parser would overflow its stack first)
+        value = strict_json(body)
     except ValueError as exc:
         raise bad_body(f"invalid character: {exc}") from None
     if not isinstance(value, kind):
         raise bad_body(f"json: cannot unmarshal {type(value).__name__} into a {kind.__name__}")
     return value
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _float32(value: Any) -> float:
+    """A toxicity as Go decodes it into a float32: a number, and within float32's range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad_body("json: cannot unmarshal toxicity into float32")
+    if not abs(value) <= FLOAT32_MAX:
+        raise bad_body(f"json: cannot unmarshal number {value} into Go struct field toxicity of type float32")
+    return float(value)
 
 
 def _string(obj: dict[str, Any], key: str, default: str = "") -> str:
@@ -159,9 +173,7 @@ class Proxy:
             raise ApiError(*INVALID_STREAM)
         type_ = _string(obj, "type")
         name = _string(obj, "name") or f"{type_}_{stream}"
-        toxicity = obj.get("toxicity", 1.0)
-        if isinstance(toxicity, bool) or not isinstance(toxicity, (int, float)):
-            raise bad_body("json: cannot unmarshal toxicity into float32")
+        toxicity = _float32(obj.get("toxicity", 1.0))
         cls = TOXICS.get(type_)
         if cls is None:
             raise ApiError(*INVALID_TOXIC_TYPE)
@@ -189,9 +201,7 @@ class Proxy:
         attrs = obj.get("attributes") or {}
         if not isinstance(attrs, dict):
             raise bad_body("json: cannot unmarshal attributes into an object")
-        toxicity = obj.get("toxicity", spec.toxicity)
-        if isinstance(toxicity, bool) or not isinstance(toxicity, (int, float)):
-            raise bad_body("json: cannot unmarshal toxicity into float32")
+        toxicity = _float32(obj.get("toxicity", spec.toxicity))
         try:
             toxic = type(spec.toxic).from_attributes(attrs, base=spec.toxic)
         except ValueError as exc:

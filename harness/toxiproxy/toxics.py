@@ -95,7 +95,9 @@ class Toxic:
             if f.name not in attrs:
                 continue
             value = attrs[f.name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            number = not isinstance(value, bool) and isinstance(value, (int, float))
+            # an int64 holds it: a float must be whole and in range (inf would overflow int())
+            if not number or not -(2**63) <= value < 2**63 or value != int(value):
                 raise ValueError(
                     f"json: cannot unmarshal {type(value).__name__} into Go struct field "
                     f"{cls.__name__}.attributes.{f.name} of type int64"
