@@ -19,9 +19,12 @@ average is printed before and after, since the HTTP targets share the CPU with e
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,17 +46,22 @@ class Result:
     examples: int = 0
     failures: int = 0
     seconds: float = 0.0
-    first: str | None = None
+    #: the first failing example of each distinct failure (exception type and where it was raised)
+    firsts: dict[str, str] = field(default_factory=dict)
     kinds: dict[str, int] = field(default_factory=dict)
+
+
+def _signature(exc: BaseException) -> str:
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+    return f"{type(exc).__name__}{at}"
 
 
 def _describe(example: Any, exc: BaseException, limit: int = 600) -> str:
     shown = repr(example)
     if len(shown) > limit:
         shown = shown[:limit] + f"... ({len(shown)} characters)"
-    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
-    return f"example: {shown}\n      raised {type(exc).__name__}{at}: {str(exc)[:limit]}"
+    return f"example: {shown}\n      raised {_signature(exc)}: {str(exc)[:limit]}"
 
 
 def run_target(target: Target, examples: int, seed: int = 0) -> Result:
@@ -77,14 +85,33 @@ def run_target(target: Target, examples: int, seed: int = 0) -> Result:
                 check(example)
             except Exception as exc:
                 result.failures += 1
-                kind = type(exc).__name__
+                kind = _signature(exc)
                 result.kinds[kind] = result.kinds.get(kind, 0) + 1
-                if result.first is None:
-                    result.first = _describe(example, exc)
+                if kind not in result.firsts and len(result.firsts) < 5:
+                    result.firsts[kind] = _describe(example, exc)
 
         run()
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _run_named(name: str, examples: int, seed: int) -> Result:
+    logging.getLogger("harness").setLevel(logging.CRITICAL)
+    return run_target(BY_NAME[name], examples, seed)
+
+
+def _run_all(names: list[str], examples: int, seed: int, jobs: int) -> Iterator[Result]:
+    """Results in the order of ``names``; with ``jobs`` > 1 the targets run in worker processes."""
+    if jobs <= 1:
+        for name in names:
+            yield _run_named(name, examples, seed)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_run_named, name, examples, seed) for name in names]
+        for fut in futures:
+            yield fut.result()
 
 
 def _loadavg() -> str:
@@ -99,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("targets", nargs="*", help=f"targets to run (default: all): {', '.join(BY_NAME)}")
     ap.add_argument("-n", "--examples", type=int, default=DEFAULT_EXAMPLES, help="examples per target (10000)")
     ap.add_argument("--seed", type=int, default=0, help="Hypothesis seed (0)")
+    ap.add_argument("-j", "--jobs", type=int, default=1, help="targets run at once, each in its own process (1)")
     ap.add_argument("--list", action="store_true", help="list the targets and what each holds to")
     args = ap.parse_args(argv)
     if args.list:
@@ -109,18 +137,20 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown target {unknown[0]!r}; targets: {', '.join(BY_NAME)}")
     chosen = [BY_NAME[n] for n in args.targets] if args.targets else TARGETS
-    cpus = len(__import__("os").sched_getaffinity(0))
-    print(f"fuzz: {args.examples} examples per target, seed {args.seed}; load average {_loadavg()} on {cpus} CPUs")
+    logging.getLogger("harness").setLevel(logging.CRITICAL)  # one line per malformed request, by design
+    cpus = len(os.sched_getaffinity(0))
+    print(
+        f"fuzz: {args.examples} examples per target, seed {args.seed}, {args.jobs} at once; "
+        f"load average {_loadavg()} on {cpus} CPUs"
+    )
     print(f"{'target':15} {'examples':>9} {'failures':>9} {'seconds':>8}  per example")
     results = []
-    for target in chosen:
-        r = run_target(target, args.examples, args.seed)
+    for r in _run_all([t.name for t in chosen], args.examples, args.seed, args.jobs):
         results.append(r)
         per = f"{1000 * r.seconds / r.examples:.2f} ms" if r.examples else "-"
         print(f"{r.name:15} {r.examples:>9} {r.failures:>9} {r.seconds:>8.1f}  {per}", flush=True)
-        if r.first:
-            kinds = ", ".join(f"{k} x{n}" for k, n in sorted(r.kinds.items()))
-            print(f"    first failure ({kinds}):\n      {r.first}", flush=True)
+        for kind, first in r.firsts.items():
+            print(f"    {r.kinds[kind]} x {kind}; the first:\n      {first}", flush=True)
     total = sum(r.failures for r in results)
     examples = sum(r.examples for r in results)
     short = [r.name for r in results if r.examples < args.examples]

@@ -384,19 +384,22 @@ def raw_requests(draw: st.DrawFn) -> tuple[bytes, bool]:
             b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (len(good), good)
         )
-    if draw(st.integers(0, 7)) == 0:
-        data = data[: draw(st.integers(0, len(data)))]
+    # cut short, one in 16 (not at 0: Hypothesis draws bounds often); the lane rightly waits for the rest
+    if draw(st.integers(0, 15)) == 7:
+        data = data[: draw(st.integers(1, max(1, len(data))))]
     return data, method == b"HEAD"
 
 
-def exchange(port: int, data: bytes, *, wait: float = 0.5, patience: float = 20.0) -> tuple[bytes, str]:
+def exchange(port: int, data: bytes, *, wait: float = 0.3, patience: float = 20.0) -> tuple[bytes, str]:
     """Send ``data`` on a fresh connection and read what comes back: (bytes, how reading ended:
     ``eof``, ``reset``, ``idle`` or ``timeout``).
 
     The write side stays open (aiohttp takes a half-close for a client gone). So reading stops at
     the server's close, or when the connection goes quiet between responses: after ``wait``
     seconds with nothing at all (the server may rightly be waiting for the rest of a request), or
-    0.1 s after a complete response (keep-alive); inside a response it waits up to ``patience``."""
+    0.02 s after a complete response (keep-alive: a pipelined answer that comes later is not
+    read, which loses an example's reach, never its verdict); inside a response it waits up to
+    ``patience``."""
     raw = b""
     start = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=patience) as sock:
@@ -406,13 +409,13 @@ def exchange(port: int, data: bytes, *, wait: float = 0.5, patience: float = 20.
             pass
         last = time.monotonic()
         while True:
-            sock.settimeout(0.05)
+            sock.settimeout(0.01)
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:
                 quiet = time.monotonic() - last
                 state = _progress(raw)
-                if state == "between" and quiet >= (0.1 if raw else wait):
+                if state == "between" and quiet >= (0.02 if raw else wait):
                     return raw, "idle"
                 if time.monotonic() - start > patience:
                     return raw, "timeout"
