@@ -52,7 +52,7 @@ from benchlib import paths as pathmod
 from benchlib import tables
 from benchlib.stats import finite, loadavg, machine, median, ratio
 
-TABLES = ["streams", "staggered", "tool", "small", "sizes", "conversation", "percore"]
+TABLES = ["streams", "staggered", "tool", "small", "sizes", "conversation", "percore", "rss"]
 
 
 def main(argv: list[str] | None = None) -> int:

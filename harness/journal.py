@@ -18,12 +18,13 @@ import errno
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 from .clock import Clock, MonotonicClock
+from .journalstore import HOT_LIMIT, AttemptStore, Compactor, Headers
 from .jsonl import FieldError, brief, dumps, record_from_json
 from .redact import REDACTED, SECRET_HEADERS, redact_headers, redact_obj, redact_text, redact_url
 
@@ -46,7 +47,10 @@ __all__ = [
 def _shallow(obj: Any) -> dict[str, Any]:
     """A record's fields as a dict (dicts copied one level): ``asdict`` deep-copies, and the
     journal serialises thousands of attempts a second in a benchmark."""
-    return {name: (dict(v) if isinstance(v := getattr(obj, name), dict) else v) for name in obj.__dataclass_fields__}
+    return {
+        name: (dict(v) if isinstance(v := getattr(obj, name), dict | Headers) else v)
+        for name in obj.__dataclass_fields__
+    }
 
 
 class EndReason(enum.StrEnum):
@@ -105,7 +109,8 @@ class Attempt:
     fingerprint: str | None = None
     call_id: str | None = None
     retry_count: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    #: request headers, redacted (a read-only :class:`~harness.journalstore.Headers` once recorded)
+    headers: Mapping[str, str] = field(default_factory=dict)
     upstream: str = ""
     t_headers: float | None = None
     t_first_token: float | None = None
@@ -237,9 +242,13 @@ class Journal:
     """Attempts, calls and marks in memory, mirrored line by line to a JSONL file if given.
 
     Thread-safe: lanes record from their event loop while a test reads from its own thread.
+    Memory stays bounded over a long drill (:mod:`harness.journalstore`): recorded attempts are
+    made compact and read-only, and only the newest are kept as objects.
     """
 
-    def __init__(self, path: str | Path | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self, path: str | Path | None = None, clock: Clock | None = None, *, hot_limit: int | None = None
+    ) -> None:
         self.clock = clock or MonotonicClock()
         self.t0 = self.clock.now()
         self.wall0 = time.time()
@@ -248,7 +257,12 @@ class Journal:
         #: that are real (a clock read, a report over HTTP) are converted with it
         self.scale = 1.0
         self._lock = threading.Condition()
-        self._attempts: list[Attempt] = []
+        self._compact = Compactor()
+        #: ``hot_limit``: attempts kept as objects (default :data:`~harness.journalstore.HOT_LIMIT`)
+        self._attempts = AttemptStore(self._decode_attempt, _encode, hot_limit=hot_limit or HOT_LIMIT)
+        #: per lane: attempts, ok, error, unknown, faulted (what a live view shows, without reading them all)
+        self._tally: dict[str, list[int]] = {}
+        self._last_bad: Attempt | None = None
         self._calls: list[Call] = []
         self._marks: list[Mark] = []
         self._running: dict[int, Call] = {}
@@ -256,15 +270,17 @@ class Journal:
         # when it was chosen): see :meth:`call_key`
         self._fp_keys: dict[str, tuple[str, frozenset[str]]] = {}
         self._seq = 0
-        self._file: TextIO | None = None
+        self._file: IO[bytes] | None = None
+        self._pos = 0  # bytes written to the file so far: where the next line starts
         #: what :meth:`load` noticed but could read past (a torn last line, several drills in one file)
         self.warnings: list[str] = []
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:  # "x": created here or refused, atomically, even against a drill started at once
-                self._file = self.path.open("x", encoding="utf-8")
+                self._file = self.path.open("xb")
             except FileExistsError:
                 raise JournalExistsError(self.path) from None
+            self._attempts.bind_file(str(self.path))
             self._write({"type": "journal", "wall0": self.wall0, "version": 1})
 
     # -- time ---------------------------------------------------------------------------------
@@ -284,6 +300,7 @@ class Journal:
             if self._file is not None:  # only the header and marks so far: write them again, shifted
                 self._file.seek(0)
                 self._file.truncate()
+                self._pos = 0
                 self._write({"type": "journal", "wall0": self.wall0, "version": 1})
                 for m in self._marks:
                     self._write(m)
@@ -313,10 +330,34 @@ class Journal:
             value = getattr(attempt, name)
             if value:
                 setattr(attempt, name, redact_text(value))
+        self._compact.attempt(attempt)
         with self._lock:
-            self._attempts.append(attempt)
-            self._write(attempt)
+            pos, length = self._write(attempt)
+            self._attempts.append(attempt, pos, length)
+            self._count(attempt)
             self._lock.notify_all()
+
+    def _count(self, a: Attempt) -> None:
+        t = self._tally.get(a.lane)
+        if t is None:
+            self._tally[a.lane] = t = [0, 0, 0, 0, 0]
+        t[0] += 1
+        t[{"ok": 1, "error": 2}.get(a.outcome, 3)] += 1
+        t[4] += 1 if a.fault_name else 0
+        if a.outcome != "ok" and (self._last_bad is None or (a.t_end or 0.0) >= (self._last_bad.t_end or 0.0)):
+            self._last_bad = a
+
+    def tally(self) -> tuple[dict[str, tuple[int, int, int, int, int]], Attempt | None]:
+        """Per lane (attempts, ok, error, unknown, faulted), and the attempt that most recently
+        ended not ok: what a live view shows, kept as attempts are recorded so that showing it
+        reads none of them."""
+        with self._lock:
+            return {k: tuple(v) for k, v in self._tally.items()}, self._last_bad  # type: ignore[misc]
+
+    def _decode_attempt(self, raw: bytes) -> Attempt:
+        a = record_from_json(Attempt, json.loads(raw), _CHOICES["attempt"])
+        self._compact.attempt(a)
+        return a
 
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
         """Block until at least ``count`` attempts are recorded (a client can read a stream's
@@ -356,7 +397,7 @@ class Journal:
         if call.error_type:
             call.error_type = redact_text(call.error_type)
         if call.text:
-            call.text = redact_text(call.text)
+            call.text = self._compact.text(redact_text(call.text))
         with self._lock:
             self._running.pop(id(call), None)
             self._calls.append(call)
@@ -371,11 +412,17 @@ class Journal:
             self._write(m)
         return m
 
-    def _write(self, obj: Any) -> None:
-        if self._file is not None:
-            obj = obj if isinstance(obj, dict) else obj.to_json()
-            self._file.write(dumps(obj) + "\n")
-            self._file.flush()
+    def _write(self, obj: Any) -> tuple[int, int]:
+        """Append ``obj`` as a line to the file (if any); where the line is, (-1, 0) if nowhere."""
+        if self._file is None:
+            return -1, 0
+        obj = obj if isinstance(obj, dict) else obj.to_json()
+        data = (dumps(obj) + "\n").encode("utf-8")
+        pos = self._pos
+        self._file.write(data)
+        self._file.flush()
+        self._pos += len(data)
+        return pos, len(data)
 
     def close(self) -> None:
         with self._lock:
@@ -396,7 +443,7 @@ class Journal:
     ) -> list[Attempt]:
         """Attempts in start order, filtered by any of the given fields."""
         with self._lock:
-            out = list(self._attempts)
+            out = self._attempts.all()
         out.sort(key=lambda a: (a.t_start, a.id))
         return [
             a
@@ -439,6 +486,12 @@ class Journal:
         with self._lock:
             return len(self._attempts)
 
+    @property
+    def held_attempts(self) -> int:
+        """Attempts kept in memory as objects now (the rest are read back from their lines)."""
+        with self._lock:
+            return self._attempts.held
+
     def __bool__(self) -> bool:
         return True  # an empty journal is still a journal (``journal or Journal()`` must not swap it)
 
@@ -463,7 +516,10 @@ class Journal:
             return obj
 
         with self._lock:
-            j._attempts = [scale(a, time_fields) for a in self._attempts]
+            for a in self._attempts.all():
+                scaled = scale(a, time_fields)
+                j._attempts.append(scaled)
+                j._count(scaled)
             j._calls = [scale(c, ("t_start", "t_end", "t_first_token")) for c in self._calls]
             j._marks = [scale(m, ("t",)) for m in self._marks]
         return j
@@ -492,8 +548,11 @@ class Journal:
         naming the file and line. ``OSError`` when the file cannot be read."""
         j = cls()
         headers = 0
+        j._attempts.bind_file(str(path))  # an attempt's line is read again from here once it is cold
+        end = 0
         with Path(path).open("rb") as fh:
             for lineno, raw in enumerate(fh, 1):
+                start, end = end, end + len(raw)
                 if not raw.strip():
                     continue
                 try:
@@ -520,7 +579,15 @@ class Journal:
                             j.wall0 = wall0
                     elif label != "record":
                         record = record_from_json(_RECORDS[label], obj, _CHOICES.get(label))
-                        {"attempt": j._attempts, "call": j._calls, "mark": j._marks}[label].append(record)
+                        if label == "attempt":
+                            j._compact.attempt(record)
+                            j._attempts.append(record, start, len(raw))
+                            j._count(record)
+                        elif label == "call":
+                            record.text = j._compact.text(record.text)
+                            j._calls.append(record)
+                        else:
+                            j._marks.append(record)
                     else:
                         known = ", ".join([*_RECORDS, "journal"])
                         raise FieldError("type", f"{brief(kind)} is not a journal record type ({known})")
@@ -541,3 +608,7 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     return "number"
+
+
+def _encode(a: Attempt) -> bytes:
+    return (dumps(a.to_json()) + "\n").encode("utf-8")

@@ -101,7 +101,7 @@ def _describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return " or ".join("null" if a is type(None) else _describe(a) for a in typing.get_args(tp))
-    if origin is dict or tp is dict:
+    if origin in (dict, Mapping) or tp is dict:
         return "an object"
     if origin is list or tp is list:
         return "a list"
@@ -135,7 +135,7 @@ def _fit(value: Any, tp: Any, name: str) -> Any:
     elif tp in (str, bool):
         if isinstance(value, tp):
             return value
-    elif origin is dict or tp is dict:
+    elif origin in (dict, Mapping) or tp is dict:  # a Mapping field is read as the object it was written as
         if isinstance(value, dict):
             args = typing.get_args(tp)
             if len(args) == 2 and args[1] in _SCALARS:
