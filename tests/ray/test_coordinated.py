@@ -31,6 +31,8 @@ FAULTS = [
     {"fault": "http_error", "lane": "primary", "status": 503, "schedule": {"nth": [2, 5]}},
     {"fault": "http_error", "lane": "primary", "status": 500, "schedule": {"probability": 0.3}},
     {"fault": "overloaded", "lane": "primary", "schedule": {"per_call": 1, "calls": 0.5}},
+    {"fault": "http_error", "lane": "primary", "status": 502, "schedule": {"sequence": ["ok", "ok", "ok", "fail"]}},
+    {"fault": "http_error", "lane": "primary", "status": 504, "schedule": {"after": 20, "first": 22}},
 ]
 
 
@@ -129,3 +131,25 @@ async def test_concurrency_cap_queue_spans_replicas() -> None:
         "overflow",
     ]
     assert not coord._held  # every slot and queue place was handed back
+
+
+class _Gone:
+    """A coordinator that cannot be reached."""
+
+    async def decide(self, ask: Any) -> Any:
+        raise ConnectionError("coordinator actor died")
+
+
+async def test_an_unreachable_coordinator_is_a_server_error_with_the_reason_journaled() -> None:
+    j = Journal()
+    profile = _profile(FAULTS)
+    lanes = LaneSet(profile, j, faults=CoordinatedHook(profile, j, _Gone(), "primary.0"))  # type: ignore[arg-type]
+    await lanes.start()
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            r = await http.post(lanes.urls["primary"] + "/v1/chat/completions", json=_body(1))
+    finally:
+        await lanes.stop()
+    assert r.status_code == 500
+    (a,) = j.attempts()
+    assert "fault coordinator unreachable" in a.error["message"]
