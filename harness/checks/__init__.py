@@ -33,7 +33,7 @@ parameter). Adding a check is one class with ``@register("name")`` and its tests
 
 from __future__ import annotations
 
-from . import compat, cost, latency, outcomes, retries, routing  # noqa: F401  (register the checks)
+from . import compat, cost, latency, loops, outcomes, retries, routing  # noqa: F401  (register the checks)
 from ._calls import CallView, attribution_of, call_views, percentile, permanent_reason
 from .base import (
     CHECKS,

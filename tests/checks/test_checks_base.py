@@ -43,6 +43,9 @@ def test_registry_has_every_check_of_the_design():
         "reports_fallback_model",
         "fallback_compatible",
         "cost_budget",
+        "loop_budget",
+        "episodes_complete",
+        "no_partial_tool_execution",
     }
     for name, cls in CHECKS.items():
         assert cls.name == name

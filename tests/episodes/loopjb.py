@@ -47,7 +47,8 @@ class LoopJB(JB):
         call: str | None = None,
         **kw: Any,
     ) -> Attempt:
-        return self.ok(
+        finish = kw.pop("finish", None)  # the builder's ok() says stop; a journal is memory only here
+        a = self.ok(
             lane,
             t,
             end,
@@ -60,3 +61,6 @@ class LoopJB(JB):
             tool_history=hist,
             **kw,
         )
+        if finish is not None:
+            a.finish = finish
+        return a
