@@ -63,6 +63,7 @@ import httpx
 from harness.clientkit import DEFAULT_MODELS, build_request, dialect_for
 from harness.dialects.base import Dialect, EventKind, Usage
 from harness.drill import call_headers
+from harness.toolcalls import ToolCallLog
 
 __all__ = ["AttemptFailed", "CircuitBreaker", "LaneConfig", "Result", "Router", "parse_lanes"]
 
@@ -92,6 +93,9 @@ class Result:
     error: str | None = None
     error_type: str | None = None
     attempts: list[str] = field(default_factory=list)  # "lane: outcome" per attempt, for humans
+    #: the answer's tool calls ``(id, name, arguments as text, arguments ended normally)``
+    tool_calls: list[tuple[str | None, str | None, str, bool]] = field(default_factory=list)
+    finish: str | None = None
 
 
 # -- lanes ------------------------------------------------------------------------------------
@@ -526,6 +530,7 @@ class Router:
         saw_usage = False
         finish: str | None = None
         ended = False  # the dialect's terminator arrived
+        calls = ToolCallLog()  # the answer's tool calls, added up from their fragments
         try:
             async with asyncio.timeout_at(min(first_token_by, call_end)) as watchdog:
                 async with client.stream(
@@ -548,13 +553,16 @@ class Router:
                                 raise classify_inband_error(info.error)
                             if info.kind is EventKind.MALFORMED:
                                 raise AttemptFailed("malformed stream event")
-                            if info.text and info.kind in (EventKind.CONTENT, EventKind.TERMINATOR):
+                            if info.tools:
+                                calls.feed(info.tools)
+                            fragments = sum(1 for d in info.tools if d.arguments)  # tool arguments are content too
+                            if (info.text or fragments) and info.kind in (EventKind.CONTENT, EventKind.TERMINATOR):
                                 now = loop.time()
                                 if first_at is None:
                                     first_at = now
                                     stage = "content idle"
                                 text.append(info.text)
-                                self._check_throughput(recent, now, first_at, len(info.text.split()))
+                                self._check_throughput(recent, now, first_at, len(info.text.split()) + fragments)
                                 # only answer text moves the watchdog; keep-alives never do
                                 watchdog.reschedule(
                                     min(
@@ -576,7 +584,10 @@ class Router:
             self.transport_failed(exc, "".join(text))
         self.check_ending(ended, finish)
         usage = Usage(usage_in, usage_out).to_dict() if saw_usage else None
-        return Result("".join(text), lane.name, True, usage=usage, model=lane.model)
+        tool_calls = [(c.id, c.name, "".join(c.parts), c.done) for c in calls.calls]
+        return Result(
+            "".join(text), lane.name, True, usage=usage, model=lane.model, tool_calls=tool_calls, finish=finish
+        )
 
     def transport_failed(self, exc: httpx.HTTPError, text_so_far: str) -> None:
         """A connection error (refused, reset, a body closed before its end): always a failed

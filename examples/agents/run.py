@@ -28,7 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from harness.drill import call_scope
 
-from .flawed import AGENTS
+from .flawed import AGENTS as CALL_AGENTS
+from .loops import LOOP_AGENTS, run_subprocess
+
+AGENTS = {**CALL_AGENTS, **LOOP_AGENTS}  # loop agents run episodes: one "call" of the workload each
 
 
 def lanes_from_env(env: Mapping[str, str]) -> list[tuple[str, str, str]]:
@@ -99,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         spread = os.environ.get("ROUTECHAOS_SPREAD")
         interval = float(spread) / groups if spread else 0.5
     agent = AGENTS[args.agent](lanes_from_env(os.environ), time_scale=time_scale)
+    if args.agent in LOOP_AGENTS:
+        return run_subprocess(agent, calls, interval, os.environ.get("ROUTECHAOS_CONTROL_URL"))  # type: ignore[arg-type]
     t0 = time.monotonic()
     lock = threading.Lock()
 

@@ -271,6 +271,7 @@ def _coerce(tp: Any, value: Any) -> Any:
 #: drill is told (``Drill(..., capabilities={"fallback": False})``, ``--agent-has`` on the CLI)
 CAPABILITIES = {
     "fallback": "the agent sends a call to another lane when one fails (seen: some call used two lanes)",
+    "tools": "the agent offers tools and runs the tool calls of the answers (seen: some request offered tools)",
 }
 
 #: parameters every check takes, besides its own (one declaration: validation, schema, docs)

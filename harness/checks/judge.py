@@ -26,14 +26,15 @@ __all__ = ["drill_facts", "observed_capabilities", "safe_instead"]
 
 def observed_capabilities(journal: Journal) -> dict[str, bool]:
     """What the journal shows the agent can do: ``fallback`` when some call used two lanes (or,
-    with no call attribution at all, when two lanes saw traffic)."""
+    with no call attribution at all, when two lanes saw traffic); ``tools`` when some request
+    offered tools."""
     from ._calls import call_views
 
     views = call_views(journal)
     fallback = any(len(v.lanes()) > 1 for v in views)
     if not fallback and not views:
         fallback = len({a.lane for a in journal.attempts()}) > 1
-    return {"fallback": fallback}
+    return {"fallback": fallback, "tools": any(a.tools_offered for a in journal.attempts())}
 
 
 def safe_instead(chk: Check, journal: Journal, missing: Sequence[str]) -> CheckResult:

@@ -165,8 +165,15 @@ class EpisodesComplete(Check):
         att = attribution_of(journal)
         calls = journal.calls()
         records = dict(zip(call_keys(calls), calls, strict=True))
-        interrupted = journal.interruption()
-        ev = [self._judge(ep, att.call_of, records, interrupted) for ep in eps]
+        why = journal.interruption()
+        # no drill_stop yet is also a drill judged from inside (``drill.evaluate()`` in its with block)
+        # once its workload is done: only an episode among the last things on the lanes was cut off
+        last_start = max(a.t_start for a in journal.attempts())
+        ev = []
+        for ep in eps:
+            end = ep.t_end if ep.t_end is not None else ep.t_start
+            cut_off = why is not None and (why != "cut short" or last_start <= end)
+            ev.append(self._judge(ep, att.call_of, records, why if cut_off else None))
         done = sum(ep.final for ep in eps)
         bad = sum(e.verdict is FAIL for e in ev)
         unk = sum(e.verdict is UNKNOWN for e in ev)
@@ -200,15 +207,18 @@ class EpisodesComplete(Check):
                 f"{ep.superseded_by}, throwing {n - 1} finished step(s) away"
             )
             return Evidence(what, FAIL, ep.key, tail + ids_[:-1], last.attempts[-1].lane, last.t_start)
-        if interrupted or any(a.end_reason == "unknown" for a in last.attempts):
-            why = f"the drill stopped ({interrupted})" if interrupted else "an attempt was open when the lanes stopped"
-            return Evidence(f"episode {ep.key}: {where}; {why}: cannot tell", UNKNOWN, ep.key, tail)
+        if any(a.end_reason == "unknown" for a in last.attempts):
+            what = f"episode {ep.key}: {where}; an attempt was open when the lanes stopped: cannot tell"
+            return Evidence(what, UNKNOWN, ep.key, tail)
         keys = [call_of[a.id] for a in ep.attempts if a.id in call_of]
         rec = records.get(keys[-1]) if keys else None
         if rec is not None and rec.outcome == "error" and rec.error_type:
             what = f"episode {ep.key}: {where}; the agent reported {rec.error_type} (call {rec.id})"
             verdict = FAIL if self.require_final else PASS
             return Evidence(what, verdict, ep.key, tail, last.attempts[-1].lane, last.t_start)
+        if interrupted:
+            what = f"episode {ep.key}: {where}; the drill stopped ({interrupted}) before it could go on: cannot tell"
+            return Evidence(what, UNKNOWN, ep.key, tail)
         if rec is not None and rec.outcome == "ok":
             what = f"episode {ep.key} lost: {where}, yet call {rec.id} reported success"
         else:

@@ -91,12 +91,17 @@ def test_success_reported_for_an_unfinished_episode_is_a_lost_episode(lj):
 def test_an_episode_in_flight_when_the_drill_stopped_is_unknown(lj):
     lj.mark("drill_start", 0.0)
     lj.step_ok("premium", 0.0, 0.5, "task", tools=[call("s1")])
-    lj.attempt("premium", 1.0, 1.5, fingerprint="f1", parent_fingerprint="task", reason="unknown", call=None)
-    r = lj.check("episodes_complete")  # no drill_stop: the drill's process died
-    assert r.verdict is UNKNOWN and "the drill stopped (cut short)" in r.evidence[0].what
+    lj.step_ok("premium", 0.6, 0.9, "other", tools=[call("o1")])
+    # no drill_stop: the drill's process died, or it is judged from inside its with block;
+    # only an episode among the last things on the lanes may have been cut off
+    r = lj.check("episodes_complete")
+    assert [e.verdict for e in r.evidence] == [FAIL, UNKNOWN], r.evidence
+    assert "the drill stopped (cut short)" in r.evidence[1].what
+    lj.attempt("premium", 1.0, 1.5, fingerprint="f1", parent_fingerprint="other", reason="unknown", call=None)
     lj.mark("drill_stop", 2.0)
     r = lj.check("episodes_complete")
-    assert r.verdict is UNKNOWN and "open when the lanes stopped" in r.evidence[0].what
+    assert [e.verdict for e in r.evidence] == [FAIL, UNKNOWN]
+    assert "open when the lanes stopped" in r.evidence[1].what
 
 
 # -- no_partial_tool_execution ------------------------------------------------------------------

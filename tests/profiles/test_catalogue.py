@@ -49,7 +49,14 @@ def test_incident_profile_ties_to_the_catalogue(path: Path) -> None:
     assert {f.lane for f in profile.faults} - {"*"} <= set(profile.lanes)
     names = [c.name for c in profile.checks]
     assert "no_lost_calls" in names and "no_truncated_success" in names
-    routing = {"fallback_within", "retries_bounded", "latency_budget", "no_retry_on_permanent", "no_hammering"}
+    routing = {
+        "fallback_within",
+        "retries_bounded",
+        "latency_budget",
+        "loop_budget",
+        "no_retry_on_permanent",
+        "no_hammering",
+    }
     assert routing & set(names), "judge the degradation itself, not only that calls ended"
 
 
