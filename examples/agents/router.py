@@ -461,8 +461,8 @@ class Router:
         for n in range(self.max_attempts_per_lane):
             wait = self.blocked_until[lane.name] - time.monotonic()
             if wait > 0:  # the server asked for a pause: honour it (it was short, or we'd have left)
-                if time.monotonic() + wait >= deadline:
-                    raise failure
+                if time.monotonic() + wait >= deadline or wait > self.s(self.max_retry_after):
+                    raise failure  # another call was told to wait longer meanwhile: fall back now
                 await asyncio.sleep(wait)
             now = time.monotonic()
             if not breaker.allow(now):
