@@ -6,7 +6,7 @@ a stream are content events of one or two shapes that differ only in their text 
 such as ``sequence_number``), so instead of parsing every event in full (SSE fields, JSON,
 :meth:`~harness.dialects.base.Dialect.classify`, one object per event), :class:`LazyEvents`
 learns each shape once from the dialect's own classification and then reads the text of every
-later event of that shape straight off its bytes with one regular expression. Any other event is
+later event of that shape straight off its bytes (literal prefixes, integer holes, one JSON string). Any other event is
 classified in full, exactly as the full path does.
 
 A shape (:class:`Template`) is learnt from one event the dialect classified as plain content
@@ -37,15 +37,14 @@ from typing import Any
 from ..sse import SSEDecoder, SSEEvent
 from .base import Dialect, EventInfo, EventKind, ToolDelta
 
-__all__ = ["LazyEvents", "Template", "learn_template", "tokens_of"]
+__all__ = ["LazyEvents", "Template", "learn_template", "match", "tokens_of"]
 
 #: a JSON string token, a JSON number token (strings first: digits inside strings are theirs)
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?')
 _INT = re.compile(rb"-?(?:0|[1-9][0-9]*)")
 _WS = b" \t"
-#: the slot: a non-empty JSON string body (validated by ``json.loads`` when it has escapes)
-_SLOT = rb'((?:[^"\\\x00-\x1f]|\\[^\x00-\x1f])+)'
-_HOLE = rb"-?(?:0|[1-9][0-9]*)"
+#: a control character: never inside a JSON string (the full path's ``json.loads`` refuses it)
+_CTL = re.compile(rb"[\x00-\x1f]")
 #: probe texts for the slot (raw JSON string bodies) and probe values for integer holes
 _PROBES = (b"Z", b'q\\"\\\\ \\u00e9\\n\xc3\xa9x')
 _INT_PROBES = (b"0", b"1", b"987654321")
@@ -62,10 +61,12 @@ def tokens_of(text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """One learnt event shape: ``regex`` matches a whole event (group 1 is the slot); ``args``
-    when the slot is a tool call's argument fragment (``delta`` is the rest of that delta)."""
+    """One learnt event shape: literal bytes ``lits`` around holes (``kinds``: True for the slot,
+    False for an integer); ``args`` when the slot is a tool call's argument fragment (``delta``
+    is the rest of that delta)."""
 
-    regex: re.Pattern[bytes]
+    lits: tuple[bytes, ...]
+    kinds: tuple[bool, ...]
     args: bool
     delta: ToolDelta | None
     usage: dict[str, int] | None
@@ -158,19 +159,63 @@ def learn_template(raw: bytes, info: EventInfo, classify: Callable[[bytes], Even
             continue
         if all(classify(raw[:s] + p + raw[e:]) == info for p in _INT_PROBES if p != raw[s:e]):
             holes.append((s, e))
-    pattern = []
+    lits: list[bytes] = []
+    kinds: list[bool] = []
     pos = 0
-    for s, e in sorted([*holes, (slot[0], slot[1])]):
-        pattern.append(re.escape(raw[pos:s]))
-        if s == slot[0]:
-            pattern.append(b'"' + _SLOT + b'"')
-        else:
-            pattern.append(_HOLE)
-        pos = e
-    pattern.append(re.escape(raw[pos:]))
+    for s, e in sorted([*holes, slot]):
+        is_slot = s == slot[0]
+        lits.append(raw[pos : s + 1] if is_slot else raw[pos:s])  # the slot's quotes stay literal
+        kinds.append(is_slot)
+        pos = e - 1 if is_slot else e
+    lits.append(raw[pos:])
     delta = info.tools[0] if args else None
     usage = info.usage.to_dict() if info.usage is not None else None
-    return Template(re.compile(b"".join(pattern), re.DOTALL), args, delta, usage, info)
+    return Template(tuple(lits), tuple(kinds), args, delta, usage, info)
+
+
+def _string_end(raw: bytes, pos: int) -> int:
+    """Where the JSON string whose body starts at ``pos`` closes (its unescaped quote), or -1."""
+    j = raw.find(b'"', pos)
+    k = pos
+    while j >= 0:
+        b = raw.find(b"\\", k, j)
+        if b < 0:
+            return j
+        k = b + 2
+        if k > j:  # that quote is escaped: the string goes on
+            j = raw.find(b'"', k)
+    return -1
+
+
+def match(t: Template, raw: bytes) -> str | None:
+    """The slot's text when ``raw`` has template ``t``'s shape, else None (a hand-written matcher:
+    compiling a regular expression per learnt shape costs more than a short stream saves)."""
+    lits = t.lits
+    if not raw.startswith(lits[0]) or not raw.endswith(lits[-1]):
+        return None
+    pos = len(lits[0])
+    text = None
+    for i, is_slot in enumerate(t.kinds):
+        if is_slot:
+            end = _string_end(raw, pos)
+            if end <= pos:
+                return None
+            body = raw[pos:end]
+            if _CTL.search(body) is not None:
+                return None
+            text = _decode_slot(body)
+            if text is None:
+                return None
+        else:
+            m = _INT.match(raw, pos)
+            if m is None:
+                return None
+            end = m.end()
+        lit = lits[i + 1]
+        if not raw.startswith(lit, end):
+            return None
+        pos = end + len(lit)
+    return text if pos == len(raw) else None
 
 
 class LazyEvents:
@@ -196,11 +241,9 @@ class LazyEvents:
 
     def match(self, raw: bytes) -> tuple[Template, str] | None:
         for t in self.templates:
-            m = t.regex.fullmatch(raw)
-            if m is not None:
-                text = _decode_slot(m.group(1))
-                if text is not None:
-                    return t, text
+            text = match(t, raw)
+            if text is not None:
+                return t, text
         return None
 
     def _classify_bytes(self, raw: bytes) -> EventInfo | None:
