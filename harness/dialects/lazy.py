@@ -6,8 +6,8 @@ a stream are content events of one or two shapes that differ only in their text 
 such as ``sequence_number``), so instead of parsing every event in full (SSE fields, JSON,
 :meth:`~harness.dialects.base.Dialect.classify`, one object per event), :class:`LazyEvents`
 learns each shape once from the dialect's own classification and then reads the text of every
-later event of that shape straight off its bytes (literal prefixes, integer holes, one JSON string). Any other event is
-classified in full, exactly as the full path does.
+later event of that shape straight off its bytes (literal bytes, integer holes, one JSON
+string). Any other event is classified in full, exactly as the full path does.
 
 A shape (:class:`Template`) is learnt from one event the dialect classified as plain content
 (text, or one fragment of a tool call's arguments; no finish reason, no error) and kept only
