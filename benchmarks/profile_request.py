@@ -85,7 +85,9 @@ async def _serve(kind: str, ns: argparse.Namespace) -> None:
             prof.disable()
             import pstats
 
-            pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+            st = pstats.Stats(prof, stream=sys.stderr)
+            st.sort_stats("tottime").print_stats(30)
+            st.sort_stats("cumulative").print_stats("harness", 40)
             print("{}", flush=True)
     for lane in lanes:
         await lane.stop()
