@@ -28,6 +28,11 @@ _WORDS = (
 ).split()
 
 
+#: ``json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))``, built once (dumps
+#: with options builds an encoder per call, on every request's path)
+_FP_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def fingerprint(system: str, turns: Sequence[tuple[Any, ...]]) -> str:
     """Stable id of a conversation: same across retries, lanes and dialects.
 
@@ -40,7 +45,7 @@ def fingerprint(system: str, turns: Sequence[tuple[Any, ...]]) -> str:
         "system": system.strip(),
         "turns": [[t[0], t[1].strip()] if len(t) < 3 else [t[0], t[1].strip(), [list(c) for c in t[2]]] for t in turns],
     }
-    blob = json.dumps(norm, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    blob = _FP_ENCODER.encode(norm)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -25,7 +25,6 @@ __all__ = ["MAX_DEPTH", "JSONError", "loads"]
 #: deep enough for any tool schema or content-part list a provider accepts, far from the stack limit
 MAX_DEPTH = 128
 _MAX_INT_DIGITS = 308  # beyond this an integer is outside the range of a float: no use as a number
-_SURROGATE_BYTES = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
 _SURROGATE_TEXT = re.compile(r"\\[uU][dD][89a-fA-F]|[\ud800-\udfff]")
 
 
@@ -54,11 +53,17 @@ def _int(text: str) -> int:
     return int(text)
 
 
+#: one decoder for every call: ``json.loads`` with hooks builds a new one each time (~2 µs)
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float, parse_int=_int)
+
+
 def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse ``data`` as strict JSON: finite numbers, valid Unicode, at most ``max_depth`` levels
     of arrays and objects. Raises :class:`JSONError` (a ``ValueError``) otherwise."""
     try:
-        obj = json.loads(data, parse_constant=_constant, parse_float=_float, parse_int=_int)
+        if not isinstance(data, str):  # as json.loads reads bytes (UTF-8, -16 or -32)
+            data = data.decode(json.detect_encoding(data), "surrogatepass")
+        obj = _DECODER.decode(data)
     except JSONError:
         raise
     except RecursionError:
@@ -67,12 +72,8 @@ def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
         raise JSONError(f"not valid UTF-8 at byte {exc.start}") from None
     except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
         raise JSONError(str(exc)) from None
-    if isinstance(data, str):
-        deep = data.count("[") + data.count("{") > max_depth
-        surrogates = _SURROGATE_TEXT.search(data) is not None
-    else:
-        deep = data.count(b"[") + data.count(b"{") > max_depth
-        surrogates = _SURROGATE_BYTES.search(data) is not None
+    deep = data.count("[") + data.count("{") > max_depth
+    surrogates = _SURROGATE_TEXT.search(data) is not None
     if deep or surrogates:
         _walk(obj, max_depth if deep else 0, surrogates)
     return obj

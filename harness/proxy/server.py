@@ -74,6 +74,8 @@ class Lane:
         self._open: dict[str, Attempt] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        #: the upstream as the journal names it, redacted once (it never changes)
+        self._upstream_label = redact_url(upstream.label)
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -111,7 +113,7 @@ class Lane:
         if status >= 500:  # a harness bug, not bad input: the traceback is what will fix it
             log.error("lane %s: %s %s failed", self.name, request.method, redact_url(request.path), exc_info=exc)
             return self._rendered_now(self.dialects[0].render_error(ErrorSpec(ErrorKind.SERVER_ERROR)))
-        attempt = self.journal.new_attempt(self.name, method="", path="", upstream=redact_url(self.upstream.label))
+        attempt = self.journal.new_attempt(self.name, method="", path="", upstream=self._upstream_label)
         message = f"Malformed HTTP request: {describe_error(exc)}"
         resp = self._bad_request(request, self.dialects[0], attempt, message, status=status)
         self.journal.record(attempt)
@@ -183,7 +185,7 @@ class Lane:
             method=request.method,
             path=redact_url(request.path_qs),
             headers=redact_headers(headers),
-            upstream=redact_url(self.upstream.label),
+            upstream=self._upstream_label,
             call_id=headers.get(CALL_ID_HEADER),
             retry_count=_retry_count(headers),
         )

@@ -132,13 +132,20 @@ class SimulatorUpstream:
 
 
 def forward_headers(headers: Mapping[str, str] | list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Headers minus hop-by-hop ones (and those named by ``Connection``)."""
-    items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-    named = set()
+    """Headers minus hop-by-hop ones (and those named by ``Connection``); one pass per request."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out: list[tuple[str, str]] = []
+    named: set[str] | None = None
     for k, v in items:
-        if k.lower() == "connection":
-            named |= {t.strip().lower() for t in v.split(",")}
-    return [(k, v) for k, v in items if k.lower() not in HOP_BY_HOP and k.lower() not in named]
+        lk = k.lower()
+        if lk in HOP_BY_HOP:
+            if lk == "connection":
+                named = (named or set()) | {t.strip().lower() for t in v.split(",")}
+            continue
+        out.append((k, v))
+    if named:
+        out = [(k, v) for k, v in out if k.lower() not in named]
+    return out
 
 
 class HttpUpstream:
@@ -170,9 +177,16 @@ class HttpUpstream:
     async def send(
         self, method: str, path_qs: str, headers: Mapping[str, str], body: bytes, req: RequestInfo, dialect: Dialect
     ) -> UpstreamResponse:
-        out_headers = [(k, v) for k, v in forward_headers(headers) if k.lower() != "accept-encoding"]
+        out_headers = []
+        accept = False
+        for k, v in forward_headers(headers):
+            lk = k.lower()
+            if lk == "accept-encoding":
+                continue
+            accept = accept or lk == "accept"
+            out_headers.append((k, v))
         out_headers.append(("Accept-Encoding", "identity"))  # the proxy must see events, not gzip
-        if not any(k.lower() == "accept" for k, _ in out_headers):
+        if not accept:
             out_headers.append(("Accept", "*/*"))  # as aiohttp's client added it
         if self._origin is None:
             raise UpstreamFailure(f"not an http(s) URL: {self.base_url!r}")
