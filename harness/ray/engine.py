@@ -259,7 +259,7 @@ class RayDrill(Drill):
                     self._agent_clocks[name] = self._align(actor)
                     ray.kill(actor)
                 except Exception as exc:
-                    self.deaths[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                    self.deaths.setdefault(name, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
             if on_progress is not None:
                 on_progress(self)
         for ref in pending:
@@ -269,6 +269,17 @@ class RayDrill(Drill):
     def open_attempts(self, lane: str, k: int) -> int:
         """Attempts replica ``k`` of ``lane`` is serving right now."""
         return int(ray.get(self.replicas[lane][k][1].open_attempts.remote(), timeout=30))
+
+    def agent_progress(self, k: int) -> int:
+        """Calls agent actor ``k`` has finished so far."""
+        return int(ray.get(self.agents[k][1].progress.remote(), timeout=30))
+
+    def kill_agent(self, k: int) -> str:
+        """Kill agent actor ``k`` now: the calls it had not finished are journaled unknown."""
+        name, actor, _ = self.agents[k]
+        ray.kill(actor, no_restart=True)
+        self.deaths[name] = f"killed at drill time {self.journal.now():.3f}s"
+        return name
 
     def kill_replica(self, lane: str, k: int) -> str:
         """Kill one replica now (as a crashed node would): the drill reports it, journals what it
