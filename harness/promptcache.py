@@ -45,7 +45,8 @@ def _segments(family: str, obj: dict[str, Any]) -> list[Any]:
 def prefixes(family: str, obj: dict[str, Any], prompt_tokens: int, prior_tokens: int = 0) -> list[tuple[str, int]]:
     """``[(hash, tokens)]``: the prompt's prefixes ending at each segment, shortest first.
     ``prior_tokens`` are the tokens of a stored conversation the request continues (a Responses
-    ``previous_response_id``): they come before the first segment."""
+    ``previous_response_id``): they count from that segment on (the instructions before it are
+    a prefix of their own)."""
     segs = [s for s in _segments(family, obj) if s not in (None, [], "", {"previous": None})]
     if not segs:
         return []
@@ -54,10 +55,13 @@ def prefixes(family: str, obj: dict[str, Any], prompt_tokens: int, prior_tokens:
     h = hashlib.sha256(family.encode())
     out = []
     seen = 0
+    prior = 0
     for seg, size in zip(segs, sizes, strict=True):
         h.update(json.dumps(seg, sort_keys=True, default=str).encode())
         seen += size
-        out.append((h.copy().hexdigest()[:32], prior_tokens + round(prompt_tokens * seen / total)))
+        if isinstance(seg, dict) and "previous" in seg:
+            prior = prior_tokens
+        out.append((h.copy().hexdigest()[:32], prior + round(prompt_tokens * seen / total)))
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..billing import bill_journal
 from ..checks import Report, Verdict, render_failure
 from ..journal import Journal
 from .model import build_model
@@ -44,6 +45,8 @@ def print_summary(
             + (f"; answered by {', '.join(f'{k} {v}' for k, v in served.items())}" if served else ""),
             highlight=False,
         )
+    if any(a.usage for a in m.attempts):
+        console.print(f"cost: {bill_journal(journal).line()}", highlight=False)
     if report is None:
         return
     console.print()

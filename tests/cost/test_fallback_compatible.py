@@ -74,6 +74,7 @@ def test_strict_budget_fails_an_agent_that_needed_to_trim() -> None:
         "c02-previous-response-id-across-lanes",
         "c03-fallback-smaller-context",
         "c04-retries-whole-conversation",
+        "c05-cache-flush-then-failover",
     ],
 )
 def test_reference_router_passes_the_capability_profiles(profile: str) -> None:
@@ -105,3 +106,23 @@ def test_retrying_whole_conversations_fails_exactly_cost_budget() -> None:
     (problem,) = _result(bad, "cost_budget").problems()
     assert "amplification" in problem.what and problem.measured > 2.0 and problem.attempts, problem.what
     assert _result(good, "cost_budget").evidence[-1].measured < 2.0
+
+
+def test_cache_flush_and_cold_fallback_are_billed_and_shown() -> None:
+    """Turns 2-3 read the instructions from primary's cache; attempt 4 finds it flushed; from
+    primary's sixth attempt the conversation is on stable, cold: the cache it lost is counted."""
+    system = "Follow the routing handbook exactly, every rule of it, in order. " * 100
+    with Drill("c05-cache-flush-then-failover", time_scale=TIME_SCALE) as drill:
+        lanes = [(n, drill.url(n), spec.dialect) for n, spec in drill.profile.lanes.items()]
+        agent = ConversationAgent(lanes, system=system, time_scale=TIME_SCALE)
+        for i in range(8):
+            drill.call(agent.turn, f"turn {i}")
+        report = drill.evaluate()
+        attempts = drill.journal.attempts()
+    assert _fails(report) == set(), report.render()
+    cached = [int((a.usage or {}).get("cached_input_tokens") or 0) for a in attempts if a.lane == "primary"]
+    assert cached[0] == 0 and cached[1] > 1000 and cached[2] > 1000 and cached[3] == 0 and cached[4] > 1000, cached
+    assert attempts[3].fault_name == "cache_flush"
+    summary = _result(report, "cost_budget").summary
+    lost = int(summary.split("cache lost to failover: ")[1].split(" tok")[0])
+    assert lost > 1000, summary
