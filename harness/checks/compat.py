@@ -93,7 +93,11 @@ class FallbackCompatible(Check):
                     float(self.adapt_within),
                 )
         tried = later[: self.adapt_within]
-        if tried:
+        if self.adapt_within == 0:
+            how = "its first attempt there had to be accepted"
+            if later:
+                how += f" (the call went on with attempt {later[0].id})"
+        elif tried:
             how = f"the next {len(tried)} attempt(s) ({', '.join(a.id for a in tried)}) were rejected too"
         else:
             how = "the call made no further attempt"
