@@ -238,11 +238,11 @@ def _attempt_rows(m: DrillModel) -> str:
 
 
 def _episodes(m: DrillModel) -> str:
-    """Agent-loop episodes (route overhead / model wait / generation / tool wait per step).
+    """Agent-loop episodes (route overhead / model wait / generation / tool wait per step, and the
+    stable-only estimate): :mod:`harness.report.episodes`; left out when no loop ran."""
+    from .episodes import html_section
 
-    The place for the episode breakdown: the journal does not infer episodes yet, so there is
-    nothing to draw and the section is left out."""
-    return ""
+    return html_section(m.episodes)
 
 
 # -- page ---------------------------------------------------------------------------------------

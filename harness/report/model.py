@@ -82,6 +82,7 @@ class DrillModel:
     attempt_verdicts: dict[str, Verdict]
     attempt_cited_by: dict[str, list[str]]
     call_of: dict[str, CallRow]  # call key, call record id or attempt id -> its row
+    episodes: Any = None  # the agent-loop view (report.episodes.Breakdown), None when no loop ran
 
     def call_for(self, key: str | None) -> CallRow | None:
         return None if key is None else self.call_of.get(key)
@@ -135,6 +136,8 @@ def _canonical(v: CallView) -> str | None:
     """The whole canonical answer of the call, when an attempt says how long it is."""
     fp = v.fingerprint
     ref = v.serving_attempt()
+    if ref is not None and ref.tool_calls:
+        return None  # the answer was tool calls: there is no canonical text to compare with
     if ref is None or ref.expected_tokens is None:
         lane = v.call.lane if v.call is not None else None
         with_exp = [a for a in v.attempts if a.expected_tokens is not None]
@@ -255,7 +258,14 @@ def build_model(journal: Journal, report: Report | None = None, profile: Any = N
         attempt_verdicts=attempt_verdicts,
         attempt_cited_by=cited,
         call_of=call_of,
+        episodes=_loops(journal),
     )
+
+
+def _loops(journal: Journal) -> Any:
+    from .episodes import breakdown
+
+    return breakdown(journal)
 
 
 def _cite(

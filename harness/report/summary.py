@@ -81,6 +81,7 @@ def to_json(m: DrillModel, *, journal: str | None = None, report: str | None = N
         "calls": _call_counts(m),
         "checks": checks,
         "cited_calls": cited,
+        "episodes": m.episodes.to_json() if m.episodes is not None else None,
     }
 
 
@@ -148,6 +149,10 @@ def to_markdown(m: DrillModel, *, report: str | None = None) -> str:
         lines += ["", f"<details><summary>{len(good)} check(s) passed</summary>", ""]
         lines += [f"- {_code(r.name)}: {_md(r.summary)}" for r in good]
         lines += ["", "</details>"]
+    if m.episodes is not None:
+        from .episodes import markdown_lines
+
+        lines += markdown_lines(m.episodes)
     if report:
         lines += ["", f"Timeline, latency and every attempt: {_code(report)} (call and attempt ids as above)."]
     return "\n".join(lines) + "\n"

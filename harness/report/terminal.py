@@ -47,6 +47,8 @@ def print_summary(
         )
     if any(a.usage for a in m.attempts):
         console.print(f"cost: {bill_journal(journal).line()}", highlight=False)
+    if m.episodes is not None:
+        _print_episodes(console, m.episodes)
     if report is None:
         return
     console.print()
@@ -64,3 +66,19 @@ def print_summary(
             console.print(render_failure(r, journal), markup=False, highlight=False)
     console.print()
     console.print(f"verdict: [{_STYLE[report.verdict]}]{report.verdict.value.upper()}[/]")
+
+
+def _print_episodes(console: Console, b: Any) -> None:
+    """The per-episode breakdown (:mod:`harness.report.episodes`) as plain columns (they read
+    the same piped into a CI log as in a terminal), and its headline."""
+    from .episodes import text_table
+
+    rows = text_table(b)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    console.print("episodes (seconds; tool wait: marked tool time in brackets)", highlight=False)
+    for r in rows:
+        cells = [c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        console.print("  " + "  ".join(cells).rstrip(), highlight=False, markup=False, soft_wrap=True)
+    if len(b.rows) > len(rows) - 1:
+        console.print(f"  ... {len(b.rows) - len(rows) + 1} more episodes in the report", highlight=False)
+    console.print(b.headline(), highlight=False, soft_wrap=True)
