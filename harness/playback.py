@@ -45,6 +45,7 @@ class Replayed:
     usage: dict[str, int] | None
     finish: str | None
     failure: str | None  # the upstream broke at the end of the recording
+    terminated: bool = False  # the recording holds the dialect's terminator: the answer is whole
 
 
 def decode(ex: Exchange, dialect: Dialect) -> Replayed:
@@ -55,6 +56,7 @@ def decode(ex: Exchange, dialect: Dialect) -> Replayed:
     tokens = 0
     usage: dict[str, int] | None = None
     finish: str | None = None
+    terminated = False
     events = ex.response.recorded_events()
     for i, rec in enumerate(events):
         raw = rec.raw
@@ -70,10 +72,11 @@ def decode(ex: Exchange, dialect: Dialect) -> Replayed:
                 usage = ev.usage.to_dict()
             if ev.finish is not None:
                 finish = ev.finish
+            terminated = terminated or ev.kind is EventKind.TERMINATOR
         if batch:
             batches.append((rec.t, batch))
     failure = ex.response.error if ex.response.end == "upstream_error" else None
-    return Replayed(ex.response.t_headers, batches, "".join(text), tokens, usage, finish, failure)
+    return Replayed(ex.response.t_headers, batches, "".join(text), tokens, usage, finish, failure, terminated)
 
 
 class CassetteUpstream:
@@ -144,7 +147,7 @@ class CassetteUpstream:
         played = decode(ex, dialect)
         await self._sleep(played.t_headers)
         out = UpstreamResponse(resp.status, hdrs, events=self._play(played))
-        if resp.status < 400 and resp.end == "complete":
+        if resp.status < 400 and (resp.end == "complete" or played.terminated):
             out.usage, out.finish = played.usage, played.finish
             if played.text:
                 out.answer = self._note(played.text)  # type: ignore[attr-defined]

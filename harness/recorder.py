@@ -24,7 +24,7 @@ from .cassette import (
     make_request,
     redact_response_headers,
 )
-from .dialects.base import Dialect, Event, RequestInfo
+from .dialects.base import Dialect, Event, EventKind, RequestInfo
 from .proxy.upstream import UpstreamFailure, UpstreamResponse
 
 __all__ = ["RecordingUpstream", "recording"]
@@ -107,17 +107,23 @@ class RecordingUpstream:
     ) -> AsyncIterator[list[Event]]:
         resp.events = []
         resp.end = "closed"
+        ended = False
         try:
             async for batch in events:
                 t = time.monotonic() - t0
                 resp.events.extend(event_record(t, ev.data, binary=binary) for ev in batch)
+                ended = ended or any(ev.kind is EventKind.TERMINATOR for ev in batch)
+                if ended:
+                    # a client hangs up at the terminator (openai stops at [DONE]) and the lane
+                    # stops reading: the answer is whole all the same
+                    resp.end = "complete"
                 yield batch
             resp.end = "complete"
         except UpstreamFailure as exc:
             resp.end, resp.error = "upstream_error", str(exc)
             raise
         finally:
-            if resp.end == "complete" and resp.events and _malformed_tail(resp):
+            if resp.end == "complete" and not ended and resp.events and _malformed_tail(resp):
                 resp.end = "cut"
             resp.t_end = round(time.monotonic() - t0, 6)
             self.writer.add(self.lane, request, resp)
