@@ -47,8 +47,8 @@ def test_a_replayed_drill_fails_the_flawed_agent_again_and_passes_the_fixed_one(
     assert main(["replay", str(first), "--out", str(again), "--quiet", "--", *agent("accepts_cut_stream", 6)]) == 1
     assert verdicts(again)["no_truncated_success"] == "fail"
     div = json.loads((again / "divergence.json").read_text())
-    assert div["same"] and div["matched"] == 6 and div["first"] is None
     old, new = Journal.load(first / "journal.jsonl"), Journal.load(again / "journal.jsonl")
+    assert div["same"] and div["matched"] == len(old) >= 6 and div["first"] is None
     assert [a.fault_name for a in old.attempts("primary")] == [a.fault_name for a in new.attempts("primary")]
     assert "stream_cut" in [a.fault_name for a in new.attempts("primary")]
 
