@@ -229,6 +229,23 @@ class RunBill:
                 row["wasted_tokens"] += b.tokens
         return out
 
+    def to_json(self) -> dict[str, Any]:
+        """What a summary shows: cost and tokens per lane, the wasted share, the amplification."""
+        amp = self.amplification
+        return {
+            "priced": self.priced,
+            "total_usd": round(self.total, 6),
+            "total_tokens": self.total_tokens,
+            "lanes": {
+                lane: {k: (round(v, 6) if "cost" in k else int(v)) for k, v in row.items()}
+                for lane, row in sorted(self.lanes().items())
+            },
+            "wasted_share": round(self.wasted_share, 4),
+            "cache_lost_tokens": self.cache_lost_tokens,
+            "amplification": round(amp, 4) if amp is not None else None,
+            "line": self.line(),
+        }
+
     def line(self) -> str:
         """One line for a summary: cost per lane and the wasted share."""
         lanes = ", ".join(

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..billing import bill_journal
 from ..canonical import canonical_text
 from ..checks import CallView, CheckResult, Evidence, Report, Verdict, call_metrics, call_views
 from ..journal import Attempt, Journal
@@ -83,6 +84,7 @@ class DrillModel:
     attempt_cited_by: dict[str, list[str]]
     call_of: dict[str, CallRow]  # call key, call record id or attempt id -> its row
     episodes: Any = None  # the agent-loop view (report.episodes.Breakdown), None when no loop ran
+    cost: dict[str, Any] | None = None  # the run's bill (harness.billing), when anything was billed
 
     def call_for(self, key: str | None) -> CallRow | None:
         return None if key is None else self.call_of.get(key)
@@ -259,6 +261,7 @@ def build_model(journal: Journal, report: Report | None = None, profile: Any = N
         attempt_cited_by=cited,
         call_of=call_of,
         episodes=_loops(journal),
+        cost=bill_journal(journal).to_json() if any(a.usage for a in attempts) else None,
     )
 
 

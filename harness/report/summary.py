@@ -82,6 +82,7 @@ def to_json(m: DrillModel, *, journal: str | None = None, report: str | None = N
         "checks": checks,
         "cited_calls": cited,
         "episodes": m.episodes.to_json() if m.episodes is not None else None,
+        "cost": m.cost,
     }
 
 
@@ -125,6 +126,8 @@ def to_markdown(m: DrillModel, *, report: str | None = None) -> str:
         "times in profile seconds",
     ]
     lines += [" · ".join(facts), ""]
+    if m.cost:
+        lines += [f"Cost: {_md(m.cost['line'])}", ""]
     results = m.results()
     if not results:
         lines.append("No checks were evaluated.")

@@ -8,7 +8,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..billing import bill_journal
 from ..checks import Report, Verdict, render_failure
 from ..journal import Journal
 from .model import build_model
@@ -45,10 +44,10 @@ def print_summary(
             + (f"; answered by {', '.join(f'{k} {v}' for k, v in served.items())}" if served else ""),
             highlight=False,
         )
-    if any(a.usage for a in m.attempts):
-        console.print(f"cost: {bill_journal(journal).line()}", highlight=False)
     if m.episodes is not None:
         _print_episodes(console, m.episodes)
+    if m.cost:
+        console.print(f"cost: {m.cost['line']}", highlight=False)
     if report is None:
         return
     console.print()

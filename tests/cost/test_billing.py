@@ -56,3 +56,24 @@ def test_prices_in_a_profile_and_its_schema():
         load_profile_text("lanes:\n  a: {dialect: openai, prices: {cached: 1}}\n", "x.yaml")
     props = profile_json_schema()["$defs"]["lane"]["properties"]["prices"]["properties"]
     assert set(props) == {"input", "output", "cached_input", "cache_write"}
+
+
+def test_summaries_carry_the_bill():
+    """The JSON and Markdown summaries show cost per lane and the wasted share."""
+    from harness.drill import Drill
+    from harness.report.model import build_model
+    from harness.report.summary import to_json, to_markdown
+
+    with Drill("c04-retries-whole-conversation", time_scale=0.25) as drill:
+        import anthropic
+
+        client = anthropic.Anthropic(base_url=drill.url("primary"), api_key="k", max_retries=0)
+        drill.call(
+            lambda: client.messages.create(model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
+        )
+        report = drill.evaluate()
+    m = build_model(drill.profile_time_journal(), report)
+    cost = to_json(m)["cost"]
+    assert cost["priced"] and cost["lanes"]["primary"]["tokens"] > 0 and cost["total_usd"] > 0
+    assert cost["wasted_share"] == 0 and cost["amplification"] == 1.0
+    assert "Cost: primary $" in to_markdown(m)
