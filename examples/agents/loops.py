@@ -314,12 +314,42 @@ class NeverFallsBackMidEpisode(LoopAgent):
         return Result(None, None, False, error=f"{lane.name}: {last}", error_type="LaneUnavailable")
 
 
+class ParallelCandidates(LoopAgent):
+    """Fires ``candidates`` generations of each step at once on the premium lane and keeps the
+    first whose tool calls verify (a best-of-n agent). When the lane's slots run out (a capacity
+    error for some candidates), it degrades: the next steps fire only as many as got through,
+    and when none did, the step goes the router's way (retries, then the stable lane)."""
+
+    def __init__(self, lanes: Sequence[Any], *, candidates: int = 3, **kw: Any) -> None:
+        super().__init__(lanes, **kw)
+        self.candidates = candidates
+        self.fanout = candidates  # what the premium lane was last seen to take at once
+
+    async def step(self, client: httpx.AsyncClient, convo: list[Turn]) -> Result:
+        lane = self.lanes[0]
+        if self.fanout < 2 or not self.available(lane, time.monotonic()):
+            return await super().step(client, convo)
+        deadline = time.monotonic() + self.s(self.call_deadline)
+        headers = dict(call_headers())
+        tries = [self.attempt(client, lane, convo, headers, deadline) for _ in range(self.fanout)]
+        got = await asyncio.gather(*tries, return_exceptions=True)
+        good = [r for r in got if isinstance(r, Result)]
+        full = [e for e in got if isinstance(e, AttemptFailed) and e.status in (429, 503, 529)]
+        if full:  # the slots ran out: fire no more than got through next time
+            self.fanout = max(1, len(good))
+        if good:
+            good[0].attempts = [f"{lane.name}: ok"] + [f"{lane.name}: {e}" for e in got if not isinstance(e, Result)]
+            return good[0]
+        return await super().step(client, convo)  # none verified: the router's way
+
+
 #: agent name (``python -m examples.agents.run --agent NAME``) -> class
 LOOP_AGENTS: dict[str, type[LoopAgent]] = {
     "loop": LoopAgent,
     "loop_executes_bad_tool_calls": ExecutesBadToolCalls,
     "loop_restarts_episode": RestartsEpisode,
     "loop_never_falls_back_mid_episode": NeverFallsBackMidEpisode,
+    "loop_parallel_candidates": ParallelCandidates,
 }
 TASK = "task {i}: make the failing suite green"
 
@@ -401,4 +431,4 @@ def run_subprocess(agent: LoopAgent, episodes: int, interval: float, control_url
     return 0
 
 
-__all__ += ["LOOP_AGENTS", "Turn", "drive_episodes", "render", "run_subprocess"]
+__all__ += ["LOOP_AGENTS", "ParallelCandidates", "Turn", "drive_episodes", "render", "run_subprocess"]

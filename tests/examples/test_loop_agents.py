@@ -94,3 +94,31 @@ def test_a_subprocess_loop_agent_reports_steps_and_tool_spans_over_the_control_a
     assert len(eps) == 2 and all(e.final for e in eps)
     assert eps[0].metrics()["tool_marked"] > 0
     assert not failed(report), report.render()
+
+
+def test_parallel_candidates_degrade_when_the_premium_lane_runs_out_of_slots():
+    from examples.agents.loops import ParallelCandidates
+    from examples.workload import router_for
+    from harness.profile import profile_from_dict
+
+    sim = {"tokens_per_second": 1000, "ttft": 0.1, "answer_tokens": 40, "tool_steps": 2, "slots": 2}
+    p = profile_from_dict(
+        {
+            "name": "candidates",
+            "lanes": {
+                "premium": {"dialect": "openai", "simulator": {**sim, "capacity_error": "rate_limit"}},
+                "stable": {"dialect": "anthropic", "simulator": {**sim, "slots": None, "tokens_per_second": 200}},
+            },
+        }
+    )
+    with Drill(p, time_scale=0.2) as drill:
+        agent = router_for(drill, ParallelCandidates, candidates=3, step_call=drill.acall, tool_span=drill.tool)
+        results = [agent.run(f"task {i}") for i in range(2)]
+        report = drill.evaluate(["no_lost_calls", "episodes_complete"])
+    assert all(r.complete for r in results) and agent.fanout == 2
+    full = [a for a in drill.journal.attempts("premium") if a.status == 429]
+    assert len(full) == 1, "one capacity error, then no more candidates than the lane takes"
+    eps = episodes(drill.journal)
+    assert len(eps) == 2 and all(len(e.steps) == 3 for e in eps)
+    assert len(eps[0].steps[0].attempts) == 3 and len(eps[0].steps[1].attempts) == 2  # one step, many candidates
+    assert report.passed, report.render()
