@@ -44,9 +44,10 @@ PATH = "/v1/chat/completions"
 # -- child processes ------------------------------------------------------------------------------
 
 
-def _cpu() -> float:
+def _cpu() -> tuple[float, float]:
+    """User and system CPU seconds of this process."""
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    return r.ru_utime, r.ru_stime
 
 
 async def _serve(kind: str, ns: argparse.Namespace) -> None:
@@ -77,7 +78,8 @@ async def _serve(kind: str, ns: argparse.Namespace) -> None:
         cmd = line.decode().strip()
         if cmd == "cpu":
             events = sum(a.events for a in journal.attempts())
-            print(json.dumps({"cpu": _cpu(), "events": events, "attempts": len(journal.attempts())}), flush=True)
+            user, system = _cpu()
+            print(json.dumps({"cpu": user + system, "user": user, "events": events}), flush=True)
         elif cmd == "prof-on" and prof is not None:
             prof.enable()
             print("{}", flush=True)
@@ -215,16 +217,20 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         per_req: dict[str, list[float]] = {"forwarding lane": [], "simulator lane": []}
         per_event: dict[str, list[float]] = {"pass-through": [], "full path": []}
+        user_req: dict[str, list[float]] = {k: [] for k in per_req}
+        user_event: dict[str, list[float]] = {k: [] for k in per_event}
         k = 0
         for port in (fast.ports[0], small_port):
             asyncio.run(_small(port, 300, ns.clients, k))  # warm-up: connections, caches, first templates
             k += 300
         for _ in range(ns.rounds):
             for name, child, port in (("forwarding lane", fast, fast.ports[0]), ("simulator lane", sim, small_port)):
-                before = child.ask("cpu")["cpu"]
+                a = child.ask("cpu")
                 asyncio.run(_small(port, ns.requests, ns.clients, k))
                 k += ns.requests
-                per_req[name].append((child.ask("cpu")["cpu"] - before) / ns.requests * 1e6)
+                b = child.ask("cpu")
+                per_req[name].append((b["cpu"] - a["cpu"]) / ns.requests * 1e6)
+                user_req[name].append((b["user"] - a["user"]) / ns.requests * 1e6)
             if full is not None:
                 for name, child in (("pass-through", fast), ("full path", full)):
                     a = child.ask("cpu")
@@ -233,21 +239,26 @@ def main(argv: list[str] | None = None) -> int:
                     b = child.ask("cpu")
                     events = b["events"] - a["events"]
                     per_event[name].append((b["cpu"] - a["cpu"]) / max(1, events) * 1e6)
+                    user_event[name].append((b["user"] - a["user"]) / max(1, events) * 1e6)
     finally:
         for c in (fast, full, sim):
             if c is not None:
                 c.close()
-    print(f"lane CPU (getrusage of the lane's process), {ns.rounds} rounds, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"lane CPU (getrusage of the lane's process: user + system; user alone is the Python side), {ns.rounds} rounds, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print(f"loadavg before {load0}, after {_loadavg()}; run {time.monotonic() - t0:.0f} s")
     print(f"per small request ({ns.requests} per round, {ns.clients} keep-alive clients, 16-token answers):")
     for name, xs in per_req.items():
-        print(f"  {name:16s} {_spread(xs)}")
+        print(f"  {name:16s} {_spread(xs)}   user only {statistics.median(user_req[name]):.1f} µs")
     if full is not None:
         print(f"per streamed event ({ns.streams} concurrent streams of {ns.answer_tokens} tokens at {ns.tps:g} tokens/s, set-up included):")
         for name, xs in per_event.items():
-            print(f"  {name:16s} {_spread(xs)}")
-        ratio = statistics.median(per_event["full path"]) / statistics.median(per_event["pass-through"])
-        print(f"  full path / pass-through: {ratio:.2f}x (same run)")
+            print(f"  {name:16s} {_spread(xs)}   user only {statistics.median(user_event[name]):.1f} µs")
+        med = {k: statistics.median(v) for k, v in per_event.items()}
+        umed = {k: statistics.median(v) for k, v in user_event.items()}
+        print(
+            f"  full path / pass-through: {med['full path'] / med['pass-through']:.2f}x "
+            f"(user CPU {umed['full path'] / umed['pass-through']:.2f}x), same run"
+        )
     return 0
 
 

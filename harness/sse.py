@@ -74,6 +74,8 @@ class SSEDecoder:
     def frames(self, chunk: bytes) -> list[bytes]:
         """The raw frames ``chunk`` completes, blank line included (framing without parsing, for
         a reader that parses only some frames: :meth:`parse` gives each its meaning)."""
+        if not self._buf and not self._cr and b"\r" not in chunk:
+            return self._frames_of_chunk(chunk)
         self._buf += chunk
         if not self._cr and b"\r" in chunk:
             self._cr = True
@@ -94,6 +96,26 @@ class SSEDecoder:
         self._scanned = max(0, len(self._buf) - 3)  # a separator may straddle this read and the next
         if limit is not None and len(self._buf) > limit:
             raise SSEEventTooLarge(len(self._buf), limit, [e for f in out if (e := _parse(f)) is not None])
+        return out
+
+    def _frames_of_chunk(self, chunk: bytes) -> list[bytes]:
+        """:meth:`frames` when nothing is buffered and the framing is LF only (a forwarded
+        stream's every read, nearly): frames are sliced from ``chunk`` itself, no buffer."""
+        out: list[bytes] = []
+        limit = self.max_event_bytes
+        pos = 0
+        n = len(chunk)
+        while (i := chunk.find(b"\n\n", pos)) >= 0:
+            end = i + 2
+            if limit is not None and end - pos > limit:
+                raise SSEEventTooLarge(end - pos, limit, [e for f in out if (e := _parse(f)) is not None])
+            out.append(chunk if pos == 0 and end == n else chunk[pos:end])
+            pos = end
+        if pos < n:
+            self._buf += chunk[pos:] if pos else chunk
+            self._scanned = max(0, len(self._buf) - 3)
+            if limit is not None and len(self._buf) > limit:
+                raise SSEEventTooLarge(len(self._buf), limit, [e for f in out if (e := _parse(f)) is not None])
         return out
 
     @staticmethod
