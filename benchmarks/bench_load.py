@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,7 @@ class LoadResult:
     probe_errors: int = 0
     journaled: int | None = None
     wall: float = 0.0
+    why: Counter[str] = field(default_factory=Counter)  # failures by kind: status, timeout, connection
 
 
 async def _request(c: ClientConn, payload: bytes, res: LoadResult, timeout: float) -> bool:
@@ -60,13 +62,15 @@ async def _request(c: ClientConn, payload: bytes, res: LoadResult, timeout: floa
     c.request(payload)
     try:
         await asyncio.wait_for(asyncio.shield(c.done), timeout)  # type: ignore[arg-type]
-    except (TimeoutError, ConnectionError):
+    except (TimeoutError, ConnectionError) as exc:
         res.failed += 1
+        res.why["timeout" if isinstance(exc, TimeoutError) else "connection lost"] += 1
         return False
     if c.status == 200:
         res.ok += 1
         return True
     res.failed += 1
+    res.why[f"status {c.status}"] += 1
     return True
 
 
@@ -96,7 +100,7 @@ async def load_run(
         try:
             c = await open_conn(small_port, timeout=30)
         except (OSError, TimeoutError):
-            res.failed += 1
+            res.why["connect failed"] += 1
             return
         try:
             await asyncio.sleep(interval * i / connections)
@@ -113,7 +117,7 @@ async def load_run(
         try:
             c = await open_conn(stream_port, timeout=30)
         except (OSError, TimeoutError):
-            res.failed += 1
+            res.why["connect failed"] += 1
             return
         try:
             await asyncio.sleep(stream_seconds * i / streams)
@@ -220,7 +224,8 @@ def report(res: LoadResult, args: argparse.Namespace, load0: str, warmup: float)
     )
     print(
         f"attempts: client sent {res.sent}, lane journaled {res.journaled}, lost {lost}"
-        f" (0 expected); answered 200 {res.ok}, failed or timed out {res.failed}"
+        f" (0 expected); answered 200 {res.ok}, not ok {res.failed}"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in res.why.most_common())})" if res.why else "")
     )
     st = res.stream_stretch
     print(f"streams completed {len(st)}: stretch p50 {median(st) * 100:.2f} %, p99 {pct(st, 99) * 100:.2f} %")
@@ -237,6 +242,7 @@ def report(res: LoadResult, args: argparse.Namespace, load0: str, warmup: float)
 async def rss_table(path: Any, seconds: float, args: argparse.Namespace) -> dict[str, Any]:
     """bench_streams' ``rss`` table: a long load run through an already started lane path."""
     load0 = loadavg()
+    before = ask_count(path.child) or 0
     res = await load_run(
         path.stream,
         path.small,
@@ -252,11 +258,14 @@ async def rss_table(path: Any, seconds: float, args: argparse.Namespace) -> dict
     print(
         f"lane RSS over a {seconds:g} s load run ({path.name}: 64 connections with a small request every 0.5 s, 32 streams of 2 s restarted as they end)"
     )
-    print(f"attempts: client sent {res.sent}, lane journaled {res.journaled} (the table's earlier rounds included)")
+    journaled = None if res.journaled is None else res.journaled - before
+    print(
+        f"attempts: client sent {res.sent}, lane journaled {journaled}, lost {None if journaled is None else res.sent - journaled}"
+    )
     print(rss_line(res, warmup))
     print(rss_series(res))
     print(f"loadavg before {load0}, after {loadavg()}")
-    return {"rss": res.rss, "sent": res.sent, "journaled": res.journaled}
+    return {"rss": res.rss, "sent": res.sent, "journaled": journaled}
 
 
 def main(argv: list[str] | None = None) -> int:
