@@ -38,8 +38,8 @@ def spread(values: list[float], scale: float = 1.0, fmt: str = "{:.2f}", unit: s
 
 
 def ratio(a: float, b: float) -> str:
-    if a is None or b is None or math.isnan(a) or math.isnan(b) or b <= 0:
-        return "n/a"
+    if a is None or b is None or math.isnan(a) or math.isnan(b) or b <= 0 or a < 0:
+        return "n/a"  # a negative "added" figure is noise around zero: no ratio to speak of
     return f"{a / b:.2f}x"
 
 
