@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         default=200.0,
         help="paced small requests/s, all clients together (default 200: below every path's capacity on a busy 2-core machine)",
     )
-    ap.add_argument("--ladder", default="64,128,256,384,512", help="stream counts the percore table climbs")
+    ap.add_argument("--ladder", default="16,32,64,128,256,512", help="stream counts the percore table climbs")
     ap.add_argument("--rss-seconds", type=float, default=300.0, help="length of the rss load run (default 300)")
     ap.add_argument("--paths", default="", help=f"subset of {','.join(pathmod.ALL_PATHS)}")
     ap.add_argument("--tables", default="", help=f"subset of {','.join(TABLES)}")
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:  # shorter defaults; what was given explicitly stays
         given = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
-        quick = {"seconds": 1.0, "rounds": 2, "requests": 300, "ladder": "64,128,256", "rss_seconds": 30.0}
+        quick = {"seconds": 1.0, "rounds": 2, "requests": 300, "ladder": "16,32,64,128,256", "rss_seconds": 30.0}
         for k, v in quick.items():
             if "--" + k.replace("_", "-") not in given:
                 setattr(args, k, v)

@@ -288,7 +288,7 @@ async def per_core_table(paths: list[Path], ladder: list[int], args: Any, limit:
     load0 = loadavg()
     out: dict[str, Any] = {}
     for p in paths:
-        held, cores = 0, None
+        held, cores, per_event = 0, None, None
         for n in ladder:
             res = await run_streams(p.stream, n, args.seconds, stagger=1.0, pid=p.pid)
             st = median(res.stretches)
@@ -298,13 +298,15 @@ async def per_core_table(paths: list[Path], ladder: list[int], args: Any, limit:
             held = n
             if res.cpu is not None:
                 cores = res.cpu / (args.seconds + 1.0)
-        out[p.name] = (held, cores)
-    header = f"{'path':<13} {'held streams':>12} {'path CPU cores':>15} {'streams per core':>17}"
+                per_event = res.cpu_per_event
+        out[p.name] = (held, cores, per_event)
+    header = f"{'path':<13} {'held streams':>12} {'path CPU cores':>15} {'CPU/event µs':>13} {'streams per core':>17}"
     rows = []
     for p in paths:
-        held, cores = out[p.name]
+        held, cores, per_event = out[p.name]
         rows.append(
-            f"{p.name:<13} {held:>12} {f'{cores:.2f}' if cores else '-':>15} {f'{held / cores:.0f}' if cores else '-':>17}"
+            f"{p.name:<13} {held:>12} {f'{cores:.2f}' if cores else '-':>15} {f'{per_event * US:.1f}' if per_event else '-':>13} "
+            f"{f'{held / cores:.0f}' if cores else '-':>17}"
         )
     notes = [
         f"  (ladder {ladder}; one round per step; the load generator and the simulator share the same cores,"
