@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..answers import recorded_text
 from ..attribution import text_matches
 from ..journal import Attempt, Journal
 from ._calls import CallView, call_views, has_call_records, ids, unattributed
@@ -186,6 +187,18 @@ class NoTruncatedSuccess(Check):
             prefix = [a for a in own if kinds[a.id] == "prefix"]
             if prefix:
                 ref = max(prefix, key=lambda a: a.expected_tokens or 0)
+                if ref.answer is not None:  # a recorded answer: its words are not its tokens
+                    return Evidence(
+                        f"accepted {len(c.text.strip())} of {len(recorded_text(ref.answer) or '')} characters "
+                        "(a prefix of the recorded answer)" + note,
+                        FAIL,
+                        c.id,
+                        atts,
+                        c.lane,
+                        c.t_end,
+                        float(len(c.text.strip())),
+                        float(len(recorded_text(ref.answer) or "")),
+                    )
                 return Evidence(
                     f"accepted {n_got} of {ref.expected_tokens} tokens (a prefix of the canonical answer)" + note,
                     FAIL,

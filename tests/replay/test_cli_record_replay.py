@@ -99,7 +99,7 @@ def test_record_then_replay_with_a_cut_judged_against_the_recorded_answer(tmp_pa
     assert main(["drill", str(rep), "--out", str(flawed), "--quiet", "--", *agent("accepts_cut_stream", 4)]) == 1
     assert verdicts(flawed)["no_truncated_success"] == "fail"
     bad = [w for w in evidence(flawed, "no_truncated_success") if w.startswith("accepted")]
-    assert bad and "a prefix of the canonical answer" in bad[0]  # the recorded answer, not the simulator's words
+    assert bad and "characters (a prefix of the recorded answer)" in bad[0]  # not the simulator's words
     assert main(["drill", str(rep), "--out", str(fixed), "--quiet", "--", *agent("router", 4)]) == 0
     assert verdicts(fixed)["no_truncated_success"] == "pass"
     assert all(w.startswith("whole answer") for w in evidence(fixed, "no_truncated_success"))
