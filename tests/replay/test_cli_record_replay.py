@@ -56,7 +56,7 @@ def test_a_replayed_drill_fails_the_flawed_agent_again_and_passes_the_fixed_one(
     assert main(["replay", journal, "--out", str(fixed), "--quiet", "--", *agent("router", 6)]) == 0
     assert set(verdicts(fixed).values()) == {"pass"}
     div = json.loads((fixed / "divergence.json").read_text())
-    assert not div["same"] and div["first"]["lane"] == "primary"  # the router retried: its attempts differ
+    assert not div["same"] and div["first"] is not None  # the router retried or fell back: its attempts differ
     cut_first = next(a for a in old.attempts("primary") if a.fault_name == "stream_cut")
     k = [a.id for a in old.attempts("primary")].index(cut_first.id)
     assert Journal.load(fixed / "journal.jsonl").attempts("primary")[k].fault_name == "stream_cut"
