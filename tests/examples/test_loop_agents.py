@@ -46,9 +46,13 @@ def failed(report: Any) -> set[str]:
 
 def test_the_reference_loop_agent_passes_the_agent_loop_profile():
     drill, report = drill_loop(LOOP, LoopAgent)
+    assert not failed(report), report.render()
+    eps = episodes(drill.profile_time_journal())
+    if any("the harness itself ran late" in w for w in report.warnings):
+        # so loaded that the agent's own watchdog (real time) cut streams: no FAIL is all one can ask
+        return
     verdicts = {r.name: _verdict(r) for r in report.results}
     assert all(v in (Verdict.PASS, None) for v in verdicts.values()), report.render()
-    eps = episodes(drill.profile_time_journal())
     assert len(eps) == 8 and all(e.final and len(e.steps) == 4 for e in eps)
     assert any(len(e.lanes) == 2 for e in eps), "some episode fell back mid-episode and stayed one episode"
     assert len(tool_spans(drill.journal)) == 8 * 3
