@@ -165,8 +165,12 @@ def _coerce(key: str, value: Any, hint: Any, choices: tuple[str, ...] | None) ->
             raise FaultAttrError(f"must be a number (got {value!r})", key)
         return float(value)
     if hint is str:
+        # a number is taken as its text (retry_after_raw: 300), but not .nan or .inf: no header
+        # or message means "nan", and a non-finite number is refused wherever one is read
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise FaultAttrError(f"must be a string (got {value!r})", key)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise FaultAttrError(f"must be a string; {value!r} is not a number a profile can hold", key)
         value = str(value)
         if choices and value not in choices:
             raise FaultAttrError(f"must be one of {', '.join(choices)} (got {value!r})", key)
