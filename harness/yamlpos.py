@@ -185,36 +185,56 @@ def _decode(data: bytes, file: str) -> str:
             f"not valid {encoding.split('-sig')[0].upper()}: byte {bad} at column {column}; save the file as UTF-8",
             file,
             line,
-            _field_on_line(text, line),
+            _field_at(text, line, column),
         ) from None
 
 
 _UNPRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def _field_on_line(text: str, line: int, *, exact: bool = False) -> str | None:
-    """The field written on ``line`` of ``text``, read from the document with unprintable
-    characters blanked out (or, when ``exact``, from the lines up to ``line`` alone: a syntax
-    error further down does not stop the field on the error's own line from being named).
-    ``None`` when that does not parse or nothing is written on the line."""
-    probe = _UNPRINTABLE.sub(" ", text)
-    if exact:
-        probe = "".join(probe.splitlines(keepends=True)[:line])
-    try:
-        loc = load_located(probe, "<probe>", _probe=True)
-    except ProfileError:
-        return None
-    best: Path_ | None = None
-    best_line = 0
-    for path, n in loc.lines.items():
-        if not path or n > line or (exact and n != line):
+def _field_at(text: str, line: int, column: int) -> str | None:
+    """The field a problem at ``line``:``column`` (1-based) of ``text`` sits in: the value (or
+    key) that starts last at or before it, in the document read with unprintable characters
+    blanked out; if that does not parse, in the lines before the problem's line, naming the value
+    whose block holds it (by indentation). ``None`` when neither names one."""
+    clean = _UNPRINTABLE.sub(" ", text)
+    lines = clean.splitlines(keepends=True)
+    here = (line, column)
+    for upto in (None, line - 1):
+        probe = clean if upto is None else "".join(lines[: max(upto, 0)])
+        starts = [s for s in _starts(probe) if s[0]]  # the document itself is no field
+        if not starts:
             continue
-        if n > best_line or (n == best_line and best is not None and len(path) > len(best)):
-            best, best_line = path, n
-    return render_path(best) if best else None
+        if upto is None:
+            before = [s for s in starts if (s[1], s[2]) <= here]
+            if before:
+                return render_path(max(before, key=lambda s: (s[1], s[2], len(s[0])))[0])
+            after = [s for s in starts if s[1] == line]
+            return render_path(min(after, key=lambda s: s[2])[0]) if after else None
+        # the problem's line did not parse: the innermost value opened above it, less indented
+        text_line = lines[line - 1] if 0 < line <= len(lines) else ""
+        indent = len(text_line) - len(text_line.lstrip(" ")) + 1
+        path, _, _ = starts[-1]
+        columns = {p: c for p, _, c in starts}
+        while path and columns.get(path, 0) >= indent:
+            path = path[:-1]
+        return render_path(path) if path else None
+    return None
 
 
-def load_located(text: str, file: str = "<profile>", *, _probe: bool = False) -> Located:
+def _starts(text: str) -> list[tuple[Path_, int, int]]:
+    """Where each value and key of ``text`` starts: (path, line, column), in document order;
+    empty if ``text`` is not a profile document that parses."""
+    builder = _Builder("<probe>", starts=True)
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            builder.feed(event)
+    except (yaml.YAMLError, ProfileError):
+        return []
+    return builder.starts
+
+
+def load_located(text: str, file: str = "<profile>") -> Located:
     """Parse ``text`` into values and their lines; every problem is a :class:`ProfileError`."""
     if len(text) > MAX_BYTES:
         raise ProfileError(f"a profile is at most {MAX_BYTES} bytes; this text is larger", file, 1)
@@ -234,7 +254,7 @@ def load_located(text: str, file: str = "<profile>", *, _probe: bool = False) ->
             'write it as an escape in a double-quoted string, e.g. "\\x01")',
             file,
             line,
-            None if _probe else _field_on_line(text, line),
+            _field_at(text, line, column),
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -243,7 +263,7 @@ def load_located(text: str, file: str = "<profile>", *, _probe: bool = False) ->
         if context and cmark is not None and (mark is None or cmark.line != mark.line):
             problem += f" ({context} at line {cmark.line + 1})"
         line = mark.line + 1 if mark else 1
-        field = None if _probe else _field_on_line(text, line, exact=True)
+        field = _field_at(text, line, mark.column + 1 if mark else 1)
         raise ProfileError(f"invalid YAML: {problem}", file, line, field) from None
     return builder.result()
 
@@ -278,8 +298,11 @@ class _Anchored:
 class _Builder:
     """Turns PyYAML events into values, with an explicit stack (never recursion)."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, *, starts: bool = False) -> None:
         self.file = file
+        #: (path, line, column) of each key and value, kept only when asked (to locate problems)
+        self.starts: list[tuple[Path_, int, int]] = []
+        self._keep_starts = starts
         self.stack: list[_Frame] = []
         self.entries: list[tuple[Path_, int]] = []  # (path, line), in document order
         self.anchors: dict[str, _Anchored] = {}
@@ -346,6 +369,8 @@ class _Builder:
         if event.anchor is not None:
             self.anchors[event.anchor] = _Anchored(key, [((), line)], 0)
         top.key, top.key_line = key, line
+        if self._keep_starts:
+            self.starts.append(((*top.path, key), line, event.start_mark.column + 1))
 
     def feed(self, event: yaml.Event) -> None:
         if isinstance(event, yaml.DocumentStartEvent):
@@ -366,6 +391,8 @@ class _Builder:
             return
         line = event.start_mark.line + 1
         path, named_at = self._slot(line)
+        if self._keep_starts:
+            self.starts.append((path, line, event.start_mark.column + 1))
         if isinstance(event, yaml.AliasEvent):
             self._alias(event, path, named_at)
             return

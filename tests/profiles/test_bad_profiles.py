@@ -65,7 +65,11 @@ CASES = [
         "invalid YAML",
     ),
     Case(
-        "yaml-bad-indent", "name: bad\nlanes:\n  primary:\n    dialect: openai\n   stable: x\n", 5, None, "invalid YAML"
+        "yaml-bad-indent",
+        "name: bad\nlanes:\n  primary:\n    dialect: openai\n   stable: x\n",
+        5,
+        "lanes",  # the value whose block holds the bad line
+        "invalid YAML",
     ),
     Case("not-a-mapping", "- just\n- a list\n", 1, None, "a profile is a mapping"),
     Case("faults-not-a-list", BASE + "faults:\n  fault: overloaded\n", 7, "faults", "must be a list"),
