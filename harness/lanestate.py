@@ -145,8 +145,15 @@ class LaneState:
     def thinking_text(self, req: RequestInfo) -> str:
         return f"Considering the request ({req.fingerprint[:12]}) before answering."
 
-    def remember(self, response_id: str, tokens: int) -> None:
+    def remember(self, response_id: str, tokens: int, a: Asked | None = None) -> None:
+        """Store a response (its conversation's tokens), and cache that conversation as the
+        prefix a continuation with ``previous_response_id`` starts with."""
         self.responses[response_id] = tokens
+        if a is not None and a.body is not None and self.caps.prompt_cache:
+            head = {k: a.body.get(k) for k in ("tools", "instructions")}
+            marks = prefixes("responses", {**head, "previous_response_id": response_id}, 0, tokens)
+            if marks:
+                self.cache.store(marks[-1][0], marks[-1][1])
         while len(self.responses) > _MAX_RESPONSES:
             self.responses.popitem(last=False)
 
@@ -167,7 +174,7 @@ class LaneState:
         if family == "responses":
             obj["id"] = self.new_response_id()
             obj["previous_response_id"] = a.previous_response_id
-            self.remember(obj["id"], self.context_tokens(req, a) + output_tokens)
+            self.remember(obj["id"], self.context_tokens(req, a) + output_tokens, a)
         elif family == "anthropic":
             text = self.thinking_text(req)
             block = {"type": "thinking", "thinking": text, "signature": self.sign(text)}
@@ -194,7 +201,7 @@ class LaneState:
         family = family_of(dialect.name)
         if family == "responses":
             encoder.id = self.new_response_id()
-            self.remember(encoder.id, self.context_tokens(req, a) + output_tokens)
+            self.remember(encoder.id, self.context_tokens(req, a) + output_tokens, a)
             return events
         if not (a.thinking and self.caps.reasoning):
             return events

@@ -108,6 +108,12 @@ class PromptCache:
             self._entries.popitem(last=False)
         return cached, max(0, longest - cached)
 
+    def store(self, prefix: str, tokens: int) -> None:
+        """Keep one prefix (a stored conversation a later request will continue)."""
+        if tokens >= self.min_tokens:
+            self._entries[prefix] = self.clock.now() + self.ttl
+            self._entries.move_to_end(prefix)
+
     def flush(self) -> None:
         """Forget everything (a provider-side eviction, a deployment restart: the cache_flush fault)."""
         self._entries.clear()

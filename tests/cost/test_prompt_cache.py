@@ -132,3 +132,15 @@ def test_ttl_in_virtual_time():
     assert 400 < hit < 525 and written == 525 - hit  # the shared system prompt, not the new turn
     cache.flush()
     assert cache.use(p)[0] == 0 and cache.flushes == 1
+
+
+def test_responses_continuation_reads_the_stored_conversation_from_the_cache(start_lanes):
+    """With previous_response_id the stored conversation is a prefix the lane has cached: a long
+    first turn is read from the cache by the continuation, on that lane only."""
+    bg = _lanes(start_lanes, "openai-responses")
+    client = openai.OpenAI(base_url=bg.urls["premium"] + "/v1", api_key="sk-x", max_retries=0)
+    first = client.responses.create(model="m", input=SYSTEM)
+    assert first.usage.input_tokens_details.cached_tokens == 0
+    again = client.responses.create(model="m", input="and then?", previous_response_id=first.id)
+    assert again.usage.input_tokens > first.usage.input_tokens
+    assert again.usage.input_tokens_details.cached_tokens >= first.usage.input_tokens
