@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -61,7 +62,11 @@ def _merge(ended: EventKind | None, kind: EventKind | None) -> EventKind | None:
 
 
 async def relay(
-    request: web.BaseRequest, ctx: AttemptContext, up: UpstreamResponse, journal: Journal, abort: object
+    request: web.BaseRequest,
+    ctx: AttemptContext,
+    up: UpstreamResponse,
+    journal: Journal,
+    abort: Callable[[web.BaseRequest], None],
 ) -> web.StreamResponse:
     """Serve ``up``'s stream to the client as it arrives; ``abort(request)`` resets the client's
     connection (an upstream that broke mid-stream)."""
@@ -154,7 +159,7 @@ async def relay(
         if attempt.end_reason == unknown:
             attempt.end_reason = EndReason.UPSTREAM_ERROR.value
             attempt.error = {"message": str(exc)}
-        abort(request)  # type: ignore[operator]
+        abort(request)
         return resp
     except ConnectionError:
         if attempt.end_reason == unknown:
