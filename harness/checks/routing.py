@@ -172,8 +172,9 @@ class RecoversWithin(Check):
     later than ``end + within``: within the bound, or at the first traffic after it, when the
     workload was quiet until then. Fails when traffic went elsewhere after ``end + within`` while
     the lane had not answered; ``UNKNOWN`` when the drill had no traffic after ``end + within``
-    to tell, or the window reopened first. Windows that closed once the traffic was over are left
-    out (unless no window is left).
+    to tell, or the window reopened first. Windows that closed once the traffic was over, or so
+    late that the traffic ended inside their recovery period, are left out (unless no window is
+    left): the end of the drill says nothing about the agent.
     """
 
     lane_params: ClassVar[tuple[str, ...]] = ("lane",)
@@ -242,12 +243,25 @@ class RecoversWithin(Check):
         over = [c for c in ends if c > last_start]
         if len(over) < len(ends):
             ends = [c for c in ends if c <= last_start]  # windows that closed once the traffic was over
+        cut: list[Evidence] = []
         for c in sorted(ends):
-            ev.append(self._window(c, opens, allatt))
+            e = self._window(c, opens, allatt)
+            reopened = any(c < o <= c + self.within for o in opens)
+            if e.verdict is UNKNOWN and c + self.within > last_start and not reopened:
+                cut.append(e)  # the drill's traffic ended inside this window's recovery period
+            else:
+                ev.append(e)
+        if not ev:  # nothing else to judge by: the end of the drill is all there is, and it cannot tell
+            ev, cut = cut, []
         bad = sum(e.verdict is FAIL for e in ev)
         summary = f"{len(ev)} fault windows closed on {self.lane}, {bad} without recovery in {self.within:g}s"
         if over and ends != over:
             summary += f" ({len(over)} more closed after the last attempt: nothing left to recover)"
+        if cut:
+            summary += (
+                f" ({len(cut)} more closed less than {self.within:g}s before the traffic ended: "
+                "left out, the drill ended before their recovery could be seen)"
+            )
         return self.judge(ev, summary)
 
 

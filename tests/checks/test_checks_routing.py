@@ -189,6 +189,27 @@ def test_recovers_within_leaves_out_windows_closed_after_the_traffic(jb: JB):
     assert res.verdict is P and "nothing left to recover" in res.summary
 
 
+def test_recovers_within_leaves_out_a_window_whose_recovery_the_drill_ended_inside(jb: JB):
+    """The lane flaps until near the end: the last window closed while calls still came, but the
+    drill's traffic ended before ``within`` had passed. That says nothing about the agent; the
+    windows before it judge (a workload that runs late on a loaded machine meets one more window)."""
+    jb.window("fast", 0.0, 4.0)
+    jb.ok("fast", 5.0, 5.5, call="c1")
+    jb.window("fast", 10.0, 14.0)
+    jb.ok("slow", 14.5, 15.0, call="c2")  # within the 6 s a router may still wait out its cooldown
+    jb.ok("slow", 16.0, 16.5, call="c3")
+    res = jb.check("recovers_within", lane="fast", within=6.0)
+    assert res.verdict is P, res.render(jb.j)
+    assert "the drill ended before their recovery could be seen" in res.summary
+    # an agent that never came back after the first window still fails on it
+    jb2 = JB()
+    jb2.window("fast", 0.0, 4.0)
+    for i in range(6):
+        jb2.ok("slow", 5.0 + 2 * i, 5.5 + 2 * i, call=f"c{i}")
+    jb2.window("fast", 14.0, 15.0)
+    assert jb2.check("recovers_within", lane="fast", within=6.0).verdict is F
+
+
 def test_circuit_opens_passes_an_agent_that_abandons_a_lane_before_a_circuit_is_needed(jb: JB):
     """A permanent error (revoked key): the agent stops using the lane after one failure, which is
     what an open circuit is for (this was UNKNOWN before: "never failed 2 times in a row")."""
