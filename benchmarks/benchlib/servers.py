@@ -51,22 +51,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _use_uvloop() -> None:
-    """uvloop as the event loop. Its ``create_connection`` refuses asyncio's
-    ``happy_eyeballs_delay``/``interleave`` keywords, which the lane's upstream client passes (to
-    loopback, where they change nothing): they are dropped here."""
+    """uvloop as the event loop (the lane's upstream client passes asyncio-only keywords to
+    asyncio's own loop alone)."""
     import uvloop
 
-    class Loop(uvloop.Loop):  # type: ignore[misc]
-        async def create_connection(self, *a: Any, **kw: Any) -> Any:  # type: ignore[override]
-            kw.pop("happy_eyeballs_delay", None)
-            kw.pop("interleave", None)
-            return await super().create_connection(*a, **kw)
-
-    class Policy(uvloop.EventLoopPolicy):  # type: ignore[misc]
-        def _loop_factory(self) -> Any:
-            return Loop()
-
-    asyncio.set_event_loop_policy(Policy())
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 async def _run(ns: argparse.Namespace) -> None:

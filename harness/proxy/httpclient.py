@@ -511,6 +511,8 @@ class HTTPClient:
         loop = asyncio.get_running_loop()
         conn = _Conn(loop, self.read_timeout)
         tls = self._ssl_context() if origin.scheme == "https" else None
+        # asyncio's own loop races IPv6 and IPv4 addresses; other loops (uvloop) refuse the keyword
+        eyeballs = {"happy_eyeballs_delay": 0.25} if isinstance(loop, asyncio.BaseEventLoop) else {}
         try:
             async with asyncio.timeout(self.connect_timeout):
                 await loop.create_connection(
@@ -519,7 +521,7 @@ class HTTPClient:
                     origin.port,
                     ssl=tls,
                     server_hostname=origin.host if tls else None,
-                    happy_eyeballs_delay=0.25,
+                    **eyeballs,
                 )
         except TimeoutError:
             conn.abort()

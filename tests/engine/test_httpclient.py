@@ -341,3 +341,25 @@ def test_origin_parsing():
     assert (o.host, o.port, o.host_header) == ("::1", 8080, "[::1]:8080")
     with pytest.raises(ValueError):
         Origin.parse("ftp://x")
+
+
+def test_the_client_connects_on_uvloop():
+    """uvloop's create_connection refuses asyncio's happy_eyeballs_delay: a lane run on uvloop
+    (the `fast` extra) must still reach its upstream."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+
+    async def main() -> bytes:
+        async with Server(handler) as srv:
+            client = HTTPClient()
+            try:
+                return await (await client.request(srv.origin, "GET", "/", [])).read()
+            finally:
+                await client.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(main()) == b"ok"
