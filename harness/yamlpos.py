@@ -189,6 +189,7 @@ def _decode(data: bytes, file: str) -> str:
         ) from None
 
 
+_BIG_ESCAPE = re.compile(r"\\U(?:0*[1-9A-Fa-f][0-9A-Fa-f]{6}|[2-9A-Fa-f][0-9A-Fa-f]{7}|1[1-9A-Fa-f][0-9A-Fa-f]{6})")
 _UNPRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -197,7 +198,7 @@ def _field_at(text: str, line: int, column: int) -> str | None:
     key) that starts last at or before it, in the document read with unprintable characters
     blanked out; if that does not parse, in the lines before the problem's line, naming the value
     whose block holds it (by indentation). ``None`` when neither names one."""
-    clean = _UNPRINTABLE.sub(" ", text)
+    clean = _BIG_ESCAPE.sub(lambda m: " " * len(m.group()), _UNPRINTABLE.sub(" ", text))
     lines = clean.splitlines(keepends=True)
     here = (line, column)
     for upto in (None, line - 1):
@@ -229,7 +230,7 @@ def _starts(text: str) -> list[tuple[Path_, int, int]]:
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             builder.feed(event)
-    except (yaml.YAMLError, ProfileError):
+    except (yaml.YAMLError, ValueError, OverflowError):  # ProfileError is a ValueError
         return []
     return builder.starts
 
@@ -255,6 +256,17 @@ def load_located(text: str, file: str = "<profile>") -> Located:
             file,
             line,
             _field_at(text, line, column),
+        ) from None
+    except ProfileError:
+        raise
+    except (ValueError, OverflowError):  # PyYAML's scanner: chr() of an escape beyond Unicode
+        bad = _BIG_ESCAPE.search(text)
+        line = text.count("\n", 0, bad.start()) + 1 if bad else builder.last_line
+        raise ProfileError(
+            "invalid YAML: an escape in a double-quoted string is beyond Unicode (at most \\U0010FFFF)",
+            file,
+            line,
+            _field_at(text, line, bad.start() - text.rfind("\n", 0, bad.start()) if bad else 1),
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -303,6 +315,7 @@ class _Builder:
         #: (path, line, column) of each key and value, kept only when asked (to locate problems)
         self.starts: list[tuple[Path_, int, int]] = []
         self._keep_starts = starts
+        self.last_line = 1
         self.stack: list[_Frame] = []
         self.entries: list[tuple[Path_, int]] = []  # (path, line), in document order
         self.anchors: dict[str, _Anchored] = {}
@@ -373,6 +386,7 @@ class _Builder:
             self.starts.append(((*top.path, key), line, event.start_mark.column + 1))
 
     def feed(self, event: yaml.Event) -> None:
+        self.last_line = event.start_mark.line + 1
         if isinstance(event, yaml.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:

@@ -71,6 +71,8 @@ def located(text: str, tmp_path: Path) -> ProfileError:
         (LANES + "---\nseed: 1\n", 4, None, "one YAML document"),
         # found by the fuzz target profile_yaml: a string attribute took .nan as the text "nan"
         (LANES + "faults:\n  - {fault: bad_gateway, message: .nan}\n", 5, "faults[0].message", "must be a string"),
+        # found by profile_yaml: PyYAML's scanner raised OverflowError on this escape
+        (LANES + 'description: "a\\U99999999"\n', 4, "description", "beyond Unicode"),
     ],
 )
 def test_a_malformed_profile_is_a_located_profile_error(tmp_path, text, line, field, says):
