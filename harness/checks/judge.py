@@ -140,7 +140,7 @@ def _harness_lag(journal: Journal, results: list[CheckResult]) -> tuple[list[Che
             continue
         evidence = []
         for e in r.evidence:
-            lag = _lag_over(e, by_id, spans)
+            lag, span = _lag_over(e, by_id, spans)
             excess = (e.measured - e.bound) if e.measured is not None and e.bound is not None else None
             if e.verdict is Verdict.FAIL and excess is not None and lag > 0 and excess <= lag:
                 e = dataclasses.replace(
@@ -149,13 +149,30 @@ def _harness_lag(journal: Journal, results: list[CheckResult]) -> tuple[list[Che
                     what=f"{e.what} (the harness itself ran {lag:.3f}s late while this was measured: "
                     f"the {excess:.3f}s over the bound may be its own)",
                 )
+            elif e.verdict is Verdict.FAIL and excess is None and span > 0 and lag >= STALL_SHARE * span:
+                # no figure to compare, but the lanes stalled for much of what the agent saw: its
+                # watchdog may have fired on the harness's stall (a stream that froze), not a lane's
+                e = dataclasses.replace(
+                    e,
+                    verdict=Verdict.UNKNOWN,
+                    what=f"{e.what} (the harness itself stalled {lag:.3f}s of these attempts' {span:.3f}s: "
+                    "the agent may have reacted to the harness's stall, not the lane's)",
+                )
             evidence.append(e)
         out.append(dataclasses.replace(r, evidence=evidence, verdict=combine(evidence) if evidence else r.verdict))
     return out, warning
 
 
-def _lag_over(e: Evidence, by_id: dict[str, Attempt], spans: list[tuple[float, float, float]]) -> float:
-    """Profile seconds the harness lagged within the span of the attempts ``e`` cites."""
+#: share of a failing item's attempts' span that the harness must have stalled for its own stall
+#: to explain a behaviour with no figure to compare (an agent abandoning a stream that froze)
+STALL_SHARE = 0.25
+
+
+def _lag_over(
+    e: Evidence, by_id: dict[str, Attempt], spans: list[tuple[float, float, float]]
+) -> tuple[float, float]:
+    """Profile seconds the harness lagged within the span of the attempts ``e`` cites, and that
+    span (0 when it cites no attempt)."""
     times: list[float] = []
     for i in e.attempts:
         a = by_id.get(i)
@@ -164,9 +181,10 @@ def _lag_over(e: Evidence, by_id: dict[str, Attempt], spans: list[tuple[float, f
     if e.t is not None:
         times.append(e.t)
     if not times:
-        return 0.0
+        return 0.0, 0.0
     lo, hi = min(times), max(times)
-    return sum(lag for start, end, lag in spans if start <= hi and end >= lo)
+    lag = sum(lag for start, end, lag in spans if start <= hi and end >= lo)
+    return lag, (hi - lo) if e.attempts else 0.0
 
 
 def _check_class(name: str) -> type[Check] | None:

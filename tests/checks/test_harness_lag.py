@@ -50,3 +50,32 @@ def test_the_lanes_loop_journals_its_own_lag():
             time.sleep(0.05)
     marks = drill.journal.marks("harness_lag")
     assert marks and max(m.detail["worst"] for m in marks) >= 0.15
+
+
+def _abandoned_rescue(jb: JB, lag: float) -> None:
+    """The agent starts on stable (its breaker has the primary open); that stream freezes while
+    the harness stalls, the agent's watchdog gives up on it, probes the primary, which fails, and
+    the call ends in error: a failure on the primary "not answered" by the fallback."""
+    jb.ok("stable", 0.0, 3.4, call="c1", ttft=0.4)
+    jb.err("primary", 3.5, 3.6, call="c1")
+    jb.call("c1", 0.0, 3.6, outcome="error", lane=None)
+    jb.mark("harness_lag", 0.7, lag=lag, worst=lag, span=lag)
+
+
+def test_a_behaviour_failure_made_while_the_harness_stalled_is_unknown(jb: JB):
+    """No figure to compare (the rescue was "not answered"), but the lanes stalled for most of
+    what the agent saw: it may have reacted to the harness's stall, so the verdict is UNKNOWN."""
+    _abandoned_rescue(jb, lag=2.0)
+    (r,) = evaluate_all(
+        jb.j, [make_check("fallback_within", {"primary": "primary", "fallback": "stable", "within": 5})]
+    ).results
+    assert r.verdict is Verdict.UNKNOWN, r.render(jb.j)
+    assert "the harness itself stalled" in r.evidence[0].what
+
+
+def test_a_behaviour_failure_with_a_short_stall_still_fails(jb: JB):
+    _abandoned_rescue(jb, lag=0.1)
+    (r,) = evaluate_all(
+        jb.j, [make_check("fallback_within", {"primary": "primary", "fallback": "stable", "within": 5})]
+    ).results
+    assert r.verdict is Verdict.FAIL, r.render(jb.j)
