@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .faults.plan import Composite, FaultPlan
+from .faults.plan import FaultPlan
 from .journal import Attempt, Journal
 from .profile import Profile
 from .proxy.hooks import AttemptContext, Intervention
@@ -91,15 +91,8 @@ class ReplayPlan(FaultPlan):
                 chosen_entries.add(id(pick))
         chosen: list[Intervention] = []
         for e in entries:
-            scheduled = id(e) in chosen_entries
-            iv = e.fault.select(ctx, scheduled)
-            if iv is not None:
-                chosen.append(iv)
-                if getattr(iv, "is_fault", True):
-                    e.applied += 1
-        if not chosen:
-            return None
-        return chosen[0] if len(chosen) == 1 else Composite(chosen)
+            self._select(ctx, e, id(e) in chosen_entries, chosen)
+        return self._combined(chosen)
 
 
 @dataclass

@@ -203,11 +203,21 @@ class FaultPlan:
             )
             if scheduled and e.schedule.max is not None and e.applied >= e.schedule.max:
                 scheduled = False
-            iv = e.fault.select(ctx, scheduled)
-            if iv is not None:
-                chosen.append(iv)
-                if getattr(iv, "is_fault", True):
-                    e.applied += 1
+            self._select(ctx, e, scheduled, chosen)
+        return self._combined(chosen)
+
+    @staticmethod
+    def _select(ctx: AttemptContext, e: PlanEntry, scheduled: bool, chosen: list[Intervention]) -> None:
+        """Ask entry ``e``'s fault for its intervention (it may act unscheduled, as a limiter
+        does) and count it as applied when it is a fault."""
+        iv = e.fault.select(ctx, scheduled)
+        if iv is not None:
+            chosen.append(iv)
+            if getattr(iv, "is_fault", True):
+                e.applied += 1
+
+    @staticmethod
+    def _combined(chosen: list[Intervention]) -> Intervention | None:
         if not chosen:
             return None
         return chosen[0] if len(chosen) == 1 else Composite(chosen)

@@ -5,11 +5,29 @@ same facts."""
 
 from __future__ import annotations
 
+from aiohttp import web
+from multidict import CIMultiDict
+
 from ..dialects.base import Event, EventKind
 from ..journal import Attempt, EndReason, Journal
 from ..toolcalls import ToolCallLog
 
-__all__ = ["account", "settle"]
+__all__ = ["account", "open_stream", "settle"]
+
+
+async def open_stream(
+    request: web.BaseRequest, attempt: Attempt, status: int, headers: list[tuple[str, str]], journal: Journal
+) -> web.StreamResponse:
+    """Send the upstream's status and headers to the client and note them on the attempt (its
+    provider request id, status, when the headers went out): the same on both paths."""
+    resp = web.StreamResponse(status=status, headers=CIMultiDict(headers))
+    for k, v in headers:
+        if k.lower() in ("x-request-id", "request-id"):
+            attempt.request_id = v
+    attempt.status = status
+    await resp.prepare(request)
+    attempt.t_headers = journal.now()
+    return resp
 
 
 def account(attempt: Attempt, batch: list[Event], journal: Journal, tools: ToolCallLog) -> EventKind | None:

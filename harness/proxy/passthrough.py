@@ -24,14 +24,13 @@ import os
 from collections.abc import Callable
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from ..dialects.base import Event, EventKind
 from ..dialects.lazy import LazyEvents, tokens_of
 from ..journal import EndReason, Journal
 from ..sse import SSEEventTooLarge
 from ..toolcalls import ToolCallLog
-from .account import account, settle
+from .account import account, open_stream, settle
 from .hooks import AttemptContext, Intervention
 from .httpclient import HTTPClientError
 from .upstream import UpstreamFailure, UpstreamResponse, event_of
@@ -74,13 +73,7 @@ async def relay(
     attempt = ctx.attempt
     source = up.source
     raw_resp = source.response
-    resp = web.StreamResponse(status=up.status, headers=CIMultiDict(up.headers))
-    for k, v in up.headers:
-        if k.lower() in ("x-request-id", "request-id"):
-            attempt.request_id = v
-    attempt.status = up.status
-    await resp.prepare(request)
-    attempt.t_headers = journal.now()
+    resp = await open_stream(request, attempt, up.status, up.headers, journal)
     decoder = ctx.dialect.stream_decoder(source.max_event_bytes)
     frames_of = getattr(decoder, "frames")  # noqa: B009  (every stream decoder frames without parsing)
     lazy = LazyEvents(ctx.dialect, decoder)

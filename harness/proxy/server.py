@@ -31,7 +31,7 @@ from ..journal import Attempt, EndReason, Journal, redact_headers, redact_url
 from ..redact import redact_text
 from ..toolcalls import ToolCallLog
 from ..webguard import GuardedServer, describe_error
-from .account import account, settle
+from .account import account, open_stream, settle
 from .hooks import AttemptContext, Close, CloseMode, ConnectionAction, FaultHook, Intervention
 from .passthrough import can_pass_through, relay
 from .upstream import Upstream, UpstreamFailure, UpstreamResponse
@@ -361,13 +361,7 @@ class Lane:
     ) -> web.StreamResponse:
         attempt = ctx.attempt
         journal = self.journal
-        resp = web.StreamResponse(status=up.status, headers=CIMultiDict(up.headers))
-        for k, v in up.headers:
-            if k.lower() in ("x-request-id", "request-id"):
-                attempt.request_id = v
-        attempt.status = up.status
-        await resp.prepare(request)
-        attempt.t_headers = journal.now()
+        resp = await open_stream(request, attempt, up.status, up.headers, journal)
         assert up.events is not None
         items: AsyncIterator[Any] = iv.transform(ctx, up.events) if iv is not None else up.events
         saw_terminator = saw_error = saw_finish = False
