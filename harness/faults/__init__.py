@@ -6,6 +6,9 @@ granularity), ``capacity`` (rate limiters and concurrency caps with real state),
 call). See :mod:`harness.faults.base`.
 """
 
+# each family registers its faults as it is imported; the package holds the whole catalogue, so
+# the base module never imports its own families (no import circle)
+from . import cache, capacity, http, network, stream, tools  # noqa: F401
 from .base import FAULTS, Fault, FaultAttrError, fault_names, make_fault, register
 
 __all__ = ["FAULTS", "Fault", "FaultAttrError", "fault_names", "make_fault", "register"]

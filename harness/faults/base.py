@@ -100,17 +100,11 @@ class Fault(Intervention):
 
 
 def fault_names() -> list[str]:
-    _load_all()
     return sorted(FAULTS)
-
-
-def _load_all() -> None:
-    from . import cache, capacity, http, network, stream, tools  # noqa: F401  (registration side effects)
 
 
 def make_fault(name: str, attrs: dict[str, Any] | None = None) -> Fault:
     """Build a fault from its profile name and attributes, validating every attribute."""
-    _load_all()
     cls = FAULTS.get(name)
     if cls is None:
         guess = did_you_mean(name, FAULTS)
