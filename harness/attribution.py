@@ -36,7 +36,7 @@ from .answers import learn, recorded_text
 from .canonical import canonical_text
 from .journal import Attempt, Call, Journal
 
-__all__ = ["Attribution", "Basis", "attribute", "call_keys", "text_matches"]
+__all__ = ["Attribution", "Basis", "attempts_by_call", "attribute", "call_keys", "text_matches"]
 
 
 class Basis:
@@ -406,3 +406,16 @@ def _wire(attempts: Sequence[Attempt], fam: _Families, out: Attribution) -> None
         out.basis[a.id] = Basis.WIRE
         if a.complete:
             del open_group[f]
+
+
+def attempts_by_call(journal: Journal) -> dict[str, list[Attempt]]:
+    """Attempts grouped by the call that caused them (the ``x-routechaos-call-id`` header when the
+    agent sent one, else the call records' time windows, conversations and answers, else the
+    conversation alone). Attempts outside every call record are left out."""
+    att = attribute(journal)
+    groups: dict[str, list[Attempt]] = {}
+    for a in journal.attempts():
+        key = att.call_of.get(a.id)
+        if key is not None:
+            groups.setdefault(key, []).append(a)
+    return groups

@@ -464,21 +464,6 @@ class Journal:
         with self._lock:
             return sorted((m for m in self._marks if kind is None or m.kind == kind), key=lambda m: m.t)
 
-    def by_call(self) -> dict[str, list[Attempt]]:
-        """Attempts grouped by the call that caused them (:mod:`harness.attribution`: the
-        ``x-routechaos-call-id`` header when the agent sent one, else the call records' time
-        windows, conversations and answers, else the conversation alone). Attempts outside every
-        call record are left out."""
-        from .attribution import attribute
-
-        att = attribute(self)
-        groups: dict[str, list[Attempt]] = {}
-        for a in self.attempts():
-            key = att.call_of.get(a.id)
-            if key is not None:
-                groups.setdefault(key, []).append(a)
-        return groups
-
     def __iter__(self) -> Iterator[Attempt]:
         return iter(self.attempts())
 

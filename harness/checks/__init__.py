@@ -22,7 +22,7 @@ Results combine with :func:`combine`: any ``FAIL`` fails, else any ``UNKNOWN`` i
 the whole passes. Within one check, the same rule combines its evidence items.
 
 A **call** is the group of attempts with the same call id (``x-routechaos-call-id``), else the
-same conversation fingerprint (:meth:`Journal.by_call`), joined with the workload's call record
+same conversation fingerprint (:func:`harness.attribution.attempts_by_call`), joined with the workload's call record
 where there is one; call records are preferred for outcomes, since only the agent knows what it
 accepted.
 

@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+from harness.attribution import attempts_by_call
 from harness.journal import Journal
 from tests.conftest import FAST, expected_answer, simulated_or_forwarded
 
@@ -142,4 +143,4 @@ def test_same_conversation_same_fingerprint_across_lanes(start_lanes):
     assert a.fingerprint == b.fingerprint
     # with no call record, two complete answers to one conversation are two calls: a correct agent
     # does not ask again for an answer it has (a failed first attempt would make them one call)
-    assert len(bg.journal.by_call()) == 2
+    assert len(attempts_by_call(bg.journal)) == 2
