@@ -36,7 +36,7 @@ from .answers import learn, recorded_text
 from .canonical import canonical_text
 from .journal import Attempt, Call, Journal
 
-__all__ = ["Attribution", "Basis", "attempts_by_call", "attribute", "call_keys", "text_matches"]
+__all__ = ["Attribution", "Basis", "attempts_by_call", "attribute", "attribution_of", "call_keys", "text_matches"]
 
 
 class Basis:
@@ -419,3 +419,14 @@ def attempts_by_call(journal: Journal) -> dict[str, list[Attempt]]:
         if key is not None:
             groups.setdefault(key, []).append(a)
     return groups
+
+
+def attribution_of(journal: Journal) -> Attribution:
+    """The journal's attribution, computed once per state of the journal (checks share it)."""
+    state = (len(journal), len(journal.calls()))
+    cached = getattr(journal, "_routechaos_attribution", None)
+    if cached is not None and cached[0] == state:
+        return cached[1]
+    att = attribute(journal)
+    journal._routechaos_attribution = (state, att)  # type: ignore[attr-defined]
+    return att

@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .attribution import attribution_of
 from .journal import Attempt, Journal
 
 __all__ = [
@@ -213,8 +214,6 @@ def tool_spans(journal: Journal) -> list[ToolSpan]:
 
 # -- grouping ----------------------------------------------------------------------------------
 def _certain_calls(journal: Journal) -> dict[str, str]:
-    from .checks._calls import attribution_of  # lazily: the checks import this module
-
     att = attribution_of(journal)
     return {aid: key for aid, key in att.call_of.items() if att.basis.get(aid) in _CERTAIN}
 

@@ -43,13 +43,13 @@ from .base import (
     Report,
     Verdict,
     combine,
-    evaluate_all,
     make_check,
     make_checks,
     register,
     render_failure,
     render_timeline,
 )
+from .judge import evaluate_all
 from .latency import LatencyBudget, call_metrics
 from .outcomes import AliveAfter, NoLostCalls, NoTruncatedSuccess, ReportsFallbackModel
 from .retries import Backoff, HonorsRetryAfter, NoHammering, NoRetryOnPermanent, RetriesBounded, sdk_runs

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..attribution import Attribution, attribute, call_keys, text_matches
+from ..attribution import attribution_of, call_keys, text_matches
 from ..journal import Attempt, Call, Journal
 from .base import Evidence, Verdict
 
@@ -162,17 +162,6 @@ class CallView:
         if not self.ambiguous_with:
             return ""
         return f" (attributed by timing: calls {', '.join(self.ambiguous_with[:4])} had the same conversation)"
-
-
-def attribution_of(journal: Journal) -> Attribution:
-    """The journal's attribution, computed once per state of the journal (checks share it)."""
-    state = (len(journal), len(journal.calls()))
-    cached = getattr(journal, "_routechaos_attribution", None)
-    if cached is not None and cached[0] == state:
-        return cached[1]
-    att = attribute(journal)
-    journal._routechaos_attribution = (state, att)  # type: ignore[attr-defined]
-    return att
 
 
 def call_views(journal: Journal) -> list[CallView]:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-import traceback
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from ..attribution import attribution_of
 from ..journal import Attempt, Call, Journal
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "Report",
     "Verdict",
     "combine",
-    "evaluate_all",
     "make_check",
     "make_checks",
     "register",
@@ -427,43 +426,6 @@ class Report:
         }
 
 
-def evaluate_all(
-    journal: Journal,
-    checks: Iterable[Check] | Mapping[str, Any],
-    *,
-    raise_errors: bool = False,
-    capabilities: Mapping[str, bool] | None = None,
-) -> Report:
-    """Evaluate every check on ``journal``. A check that raises is reported ``UNKNOWN`` with the
-    exception (we do not know the answer), unless ``raise_errors``.
-
-    A check whose ``requires:`` names a capability the agent lacks (``capabilities``, else what
-    the journal shows) is replaced by the safety judgment (:func:`~harness.checks.judge.safe_instead`).
-    The drill-level facts (:mod:`harness.checks.judge`) become the report's warnings, and a
-    workload that made no call fails the drill: it proved nothing."""
-    from .judge import drill_facts, observed_capabilities, safe_instead
-
-    built = (
-        make_checks(checks)
-        if isinstance(checks, Mapping)
-        else [c if isinstance(c, Check) else make_checks([c])[0] for c in checks]
-    )
-    have = observed_capabilities(journal)
-    have.update(capabilities or {})
-    results = []
-    for chk in built:
-        try:
-            missing = [r for r in chk.requires if not have.get(r, False)]
-            results.append(safe_instead(chk, journal, missing) if missing else chk.evaluate(journal))
-        except Exception as exc:
-            if raise_errors:
-                raise
-            tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            results.append(chk.result(Verdict.UNKNOWN, f"check raised {tb}"))
-    results, warnings = drill_facts(journal, results)
-    return Report(results, combine(r for r in results if r.decides), journal, warnings)
-
-
 # -- rendering --------------------------------------------------------------------------------
 
 
@@ -554,8 +516,6 @@ def render_failure(
     calls = {c.id: c for c in journal.calls()} if journal is not None else {}
     owner: dict[str, str] = {}
     if journal is not None:
-        from ._calls import attribution_of
-
         owner = attribution_of(journal).call_of
     for e in problems[:max_items]:
         lines.append("  " + _render_evidence(e))

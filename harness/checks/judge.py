@@ -16,12 +16,14 @@ for checks that do not apply to it, and the drill-level facts a reader must see.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ..journal import Attempt, Journal
-from .base import CAPABILITIES, Check, CheckResult, Evidence, Verdict, combine
+from .base import CAPABILITIES, Check, CheckResult, Evidence, Report, Verdict, combine, make_checks
 
-__all__ = ["drill_facts", "observed_capabilities", "safe_instead"]
+__all__ = ["drill_facts", "evaluate_all", "observed_capabilities", "safe_instead"]
 
 
 def observed_capabilities(journal: Journal) -> dict[str, bool]:
@@ -191,3 +193,38 @@ def _check_class(name: str) -> type[Check] | None:
     from .base import CHECKS
 
     return CHECKS.get(name)
+
+
+def evaluate_all(
+    journal: Journal,
+    checks: Iterable[Check] | Mapping[str, Any],
+    *,
+    raise_errors: bool = False,
+    capabilities: Mapping[str, bool] | None = None,
+) -> Report:
+    """Evaluate every check on ``journal``. A check that raises is reported ``UNKNOWN`` with the
+    exception (we do not know the answer), unless ``raise_errors``.
+
+    A check whose ``requires:`` names a capability the agent lacks (``capabilities``, else what
+    the journal shows) is replaced by the safety judgment (:func:`~harness.checks.judge.safe_instead`).
+    The drill-level facts (:mod:`harness.checks.judge`) become the report's warnings, and a
+    workload that made no call fails the drill: it proved nothing."""
+    built = (
+        make_checks(checks)
+        if isinstance(checks, Mapping)
+        else [c if isinstance(c, Check) else make_checks([c])[0] for c in checks]
+    )
+    have = observed_capabilities(journal)
+    have.update(capabilities or {})
+    results = []
+    for chk in built:
+        try:
+            missing = [r for r in chk.requires if not have.get(r, False)]
+            results.append(safe_instead(chk, journal, missing) if missing else chk.evaluate(journal))
+        except Exception as exc:
+            if raise_errors:
+                raise
+            tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            results.append(chk.result(Verdict.UNKNOWN, f"check raised {tb}"))
+    results, warnings = drill_facts(journal, results)
+    return Report(results, combine(r for r in results if r.decides), journal, warnings)
