@@ -304,26 +304,26 @@ def _by_timing(
         out.alternatives[a.id] = tuple(c.key for c in cands[a.id] if c.key != key)
 
     # anchors first: the attempt whose answer a successful call returned ended just before the call
-    # did, and delivered that text (all of it, or the very prefix the call kept); give each call the
-    # latest such attempt before its end
+    # did, and delivered that text (all of it, or the very prefix the call kept). Calls and such
+    # attempts are matched as a whole (a maximum matching, each call trying its latest fitting
+    # attempt first): handing each call in turn its latest fit can leave a later call with none
+    # although every call had one (concurrent calls whose windows nest, on a loaded machine)
     needy = sorted({c.key: c for a in pending for c in cands[a.id] if c.ok}.values(), key=lambda c: c.t_end)
-    taken: set[str] = set()
+    fits: dict[str, list[Attempt]] = {}
     for c in needy:
         if answered(c.key, c.t_end):
             continue
-        fits = [
+        fit = [
             a
             for a in pending
-            if a.id not in taken
-            and c in cands[a.id]
-            and _end(a) <= c.t_end + eps
-            and not overlaps(a, c.key)
-            and _delivered(a, c.call.text)
+            if c in cands[a.id] and _end(a) <= c.t_end + eps and not overlaps(a, c.key) and _delivered(a, c.call.text)
         ]
-        if fits:
-            a = max(fits, key=lambda x: (_end(x), x.t_start))
-            taken.add(a.id)
-            settle(a, c.key)
+        if fit:
+            fits[c.key] = sorted(fit, key=lambda x: (_end(x), x.t_start), reverse=True)
+    taken: set[str] = set()
+    for key, a in _match(fits).items():
+        taken.add(a.id)
+        settle(a, key)
 
     for a in pending:
         if a.id in taken:
@@ -355,6 +355,40 @@ def _by_timing(
         )
         owned[out.call_of[a.id]].remove(a)
         settle(a, c.key)
+
+
+def _match(fits: dict[str, list[Attempt]]) -> dict[str, Attempt]:
+    """A maximum matching of calls to attempts (Kuhn's augmenting paths, iterative so that a long
+    drill cannot exhaust the stack): each call tries its candidates in the order given, so where
+    nothing competes every call keeps its first choice."""
+    owner: dict[str, str] = {}  # attempt id -> call key
+    got: dict[str, Attempt] = {}  # call key -> attempt
+    for root in fits:
+        seen: set[str] = set()
+        # each frame: (call key, index of the next candidate to try); path of (call, attempt) edges
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[tuple[str, Attempt]] = []
+        while stack:
+            key, i = stack.pop()
+            options = fits.get(key, ())
+            while i < len(options) and options[i].id in seen:
+                i += 1
+            if i == len(options):  # a dead end: step back and let the caller try its next option
+                if path:
+                    path.pop()
+                continue
+            a = options[i]
+            seen.add(a.id)
+            stack.append((key, i + 1))
+            path.append((key, a))
+            holder = owner.get(a.id)
+            if holder is None:  # an augmenting path: flip every edge along it
+                for k, b in path:
+                    owner[b.id] = k
+                    got[k] = b
+                break
+            stack.append((holder, 0))
+    return got
 
 
 def _delivered(a: Attempt, text: str | None) -> bool:
