@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .profile import ProfileError, _fault
+from .profilebuild import _fault
 from .redact import redact_text
 from .safejson import loads as strict_json
 from .webguard import Gate, GuardedAppRunner, describe_error
-from .yamlpos import Located
+from .yamlpos import Located, ProfileError
 
 if TYPE_CHECKING:
     from .faults.plan import FaultPlan

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .profilespec import Profile
 from .suggest import did_you_mean
 from .yamlpos import Located
-
-if TYPE_CHECKING:
-    from .profile import Profile
 
 __all__ = [
     "LaneDict",

@@ -18,14 +18,34 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .profile import Profile
+from typing import Any, Protocol
 
 __all__ = ["Workload", "horizon"]
+
+
+class _Scheduled(Protocol):
+    @property
+    def schedule(self) -> Any: ...
+
+
+class _Checked(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+
+class _ProfileParts(Protocol):
+    """What the workload reads of a :class:`harness.profile.Profile`: its faults' schedules and its
+    checks' parameters. Typed by what it reads, so that this module need not import the profile,
+    which holds a :class:`Workload` (no import circle, not even for the type checker)."""
+
+    @property
+    def faults(self) -> Sequence[_Scheduled]: ...
+    @property
+    def checks(self) -> Sequence[_Checked]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +82,17 @@ class Workload:
                 kwargs[key] = value
         return cls(**kwargs)
 
-    def spread(self, profile: Profile) -> float:
+    def spread(self, profile: _ProfileParts) -> float:
         """Profile seconds the calls are spread over."""
         return self.over if self.over is not None else horizon(profile)
 
-    def starts(self, profile: Profile) -> list[float]:
+    def starts(self, profile: _ProfileParts) -> list[float]:
         """Profile seconds at which each call starts: groups of ``concurrency``, evenly spaced."""
         groups = math.ceil(self.calls / self.concurrency)
         step = self.spread(profile) / groups
         return [(i // self.concurrency) * step for i in range(self.calls)]
 
-    def env(self, profile: Profile) -> dict[str, str]:
+    def env(self, profile: _ProfileParts) -> dict[str, str]:
         """The environment variables an agent subprocess reads its traffic from."""
         return {
             "ROUTECHAOS_CALLS": str(self.calls),
@@ -81,14 +101,14 @@ class Workload:
         }
 
 
-def _recovery_within(profile: Profile) -> float:
+def _recovery_within(profile: _ProfileParts) -> float:
     for c in profile.checks:
         if c.name == "recovers_within":
             return float((c.params or {}).get("within", 5.0))
     return 5.0
 
 
-def horizon(profile: Profile, default: float = 12.0) -> float:
+def horizon(profile: _ProfileParts, default: float = 12.0) -> float:
     """Profile seconds a drill of ``profile`` should last to see its fault windows open, close,
     and the recovery after them (at least ``default``)."""
     from .schedule import parse_schedule
