@@ -57,3 +57,45 @@ def test_raw_surrogate_bytes_and_bad_utf8_are_refused():
 def test_ordinary_json_is_read_as_json_reads_it(text):
     assert loads(text) == json.loads(text)
     assert loads(text.encode()) == json.loads(text)
+
+
+# past 64 KiB the checks take another road (substring searches, stopping at the limit): the same
+# answers there, wherever in a long body the problem sits
+_PAD = "x" * 100_000
+
+
+@pytest.mark.parametrize(
+    "text,why",
+    [
+        ('{"pad": "' + _PAD + '", "a": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}", "nested deeper"),
+        ('{"a": ' * 200 + '"' + _PAD + '"' + "}" * 200, "nested deeper"),
+        ('["' + _PAD + '", "\\ud800"]', "surrogate"),
+        ('{"' + _PAD + '": 1, "\\uDFFF": 2}', "surrogate"),
+        ('["' + _PAD + 'naïve", "\\ud83d"]', "surrogate"),
+    ],
+)
+def test_a_long_body_is_refused_for_what_a_short_one_is(text, why):
+    for data in (text, text.encode("utf-8", "surrogatepass")):
+        with pytest.raises(JSONError) as info:
+            loads(data)
+        assert why in info.value.message
+
+
+def test_a_long_body_with_a_raw_surrogate_is_refused():
+    with pytest.raises(JSONError, match="surrogate"):
+        loads(b'["' + _PAD.encode() + b'", "\xed\xb0\x80"]')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"pad": "' + _PAD + '", "a": ' + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "}",
+        "[" + ",".join(['{"t": "' + "y" * 100 + '"}'] * 2000) + "]",  # many brackets, shallow, long
+        '{"text": "' + "[" * 70_000 + '"}',
+        '["' + _PAD + '", "\\ud83d\\ude00", "\\\\ud800 is only text"]',
+        '{"hangul": "' + "한국어 텍스트 " * 10_000 + '"}',  # U+D55C: its UTF-8 starts like a surrogate's
+    ],
+)
+def test_a_long_ordinary_body_is_read_as_json_reads_it(text):
+    assert loads(text) == json.loads(text)
+    assert loads(text.encode()) == json.loads(text)
