@@ -24,13 +24,24 @@ them is a :class:`ProfileError` with file, line and field:
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
-from typing import Any
 
 import yaml
 from yaml.reader import ReaderError
+
+from .located import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_INT,
+    MAX_VALUES,
+    Located,
+    Path_,
+    ProfileError,
+    check_plain,
+    render_path,
+)
+from .yamlevents import Builder
 
 __all__ = [
     "MAX_BYTES",
@@ -45,118 +56,7 @@ __all__ = [
     "render_path",
 ]
 
-Path_ = tuple[str | int, ...]
 
-#: levels of nesting a profile may have (its deepest real value, a fault's match:, is five)
-MAX_DEPTH = 64
-#: values a document may hold once its aliases are expanded (the catalogue's largest holds ~150)
-MAX_VALUES = 100_000
-#: bytes a profile file may have
-MAX_BYTES = 1024 * 1024
-#: integers a profile may hold are below this in size: larger ones mean nothing here, and past the
-#: range of a float they break the first comparison with one (``OverflowError``, not a clear error)
-MAX_INT = 2**63
-
-
-class ProfileError(ValueError):
-    """A profile problem, located: ``file:line: field: message``.
-
-    One error, or several (``errors``, in line order) when a profile has more than one problem:
-    then ``message``, ``file``, ``line`` and ``field`` are the first one's, and the text lists all,
-    one per line, so a person fixes them in one pass instead of one reload per typo.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        file: str | None = None,
-        line: int | None = None,
-        field: str | None = None,
-        *,
-        errors: list[ProfileError] | None = None,
-    ):
-        self.message = message
-        self.file = file
-        self.line = line
-        self.field = field
-        self.errors: list[ProfileError] = errors if errors else [self]
-        super().__init__(self.render())
-
-    @classmethod
-    def combine(cls, errors: list[ProfileError]) -> ProfileError:
-        """One error standing for ``errors`` (each flattened), sorted by file and line."""
-        flat = [e for err in errors for e in err.errors]
-        if len(flat) == 1:
-            return flat[0]
-        flat.sort(key=lambda e: (e.file or "", e.line if e.line is not None else 0))
-        first = flat[0]
-        return cls(first.message, first.file, first.line, first.field, errors=flat)
-
-    def render_one(self) -> str:
-        where = self.file or "<profile>"
-        if self.line is not None:
-            where += f":{self.line}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-
-    def render(self) -> str:
-        if len(self.errors) <= 1:
-            return self.render_one()
-        return f"{len(self.errors)} errors:\n" + "\n".join(e.render_one() for e in self.errors)
-
-
-class Located:
-    """A loaded document and the lines of its values.
-
-    ``origins`` maps a path prefix to the file and the path it really came from, for documents
-    merged by ``extends:``: a fault inherited from a base profile is reported in the base file
-    with its own index there (``base.yaml:9: faults[0].status``), not as ``faults[0]`` of the
-    child at line 1, which would send the reader to the wrong place.
-    """
-
-    def __init__(
-        self,
-        data: Any,
-        lines: dict[Path_, int],
-        file: str,
-        origins: dict[Path_, tuple[str, Path_]] | None = None,
-    ) -> None:
-        self.data = data
-        self.lines = lines
-        self.file = file
-        self.origins: dict[Path_, tuple[str, Path_]] = origins or {}
-
-    def line_of(self, path: Path_) -> int | None:
-        """Line of ``path``, or of its nearest located parent."""
-        p = tuple(path)
-        while p:
-            if p in self.lines:
-                return self.lines[p]
-            p = p[:-1]
-        return self.lines.get(())
-
-    def origin_of(self, path: Path_) -> tuple[str, Path_]:
-        """The file ``path`` was written in and its path there (different after ``extends``)."""
-        p = tuple(path)
-        for n in range(len(p), 0, -1):
-            hit = self.origins.get(p[:n])
-            if hit is not None:
-                return hit[0], (*hit[1], *p[n:])
-        return self.file, p
-
-    def error(self, path: Path_, message: str) -> ProfileError:
-        file, shown = self.origin_of(path)
-        return ProfileError(message, file, self.line_of(path), render_path(shown) or None)
-
-
-def render_path(path: Path_) -> str:
-    """``("faults", 0, "schedule", "first")`` as ``faults[0].schedule.first``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-# -- reading ----------------------------------------------------------------------------------
 def read_located(path: str | Path) -> Located:
     """Read and parse a profile file: undecodable bytes and oversized files are profile errors."""
     p = Path(path)
@@ -226,7 +126,7 @@ def _field_at(text: str, line: int, column: int) -> str | None:
 def _starts(text: str) -> list[tuple[Path_, int, int]]:
     """Where each value and key of ``text`` starts: (path, line, column), in document order;
     empty if ``text`` is not a profile document that parses."""
-    builder = _Builder("<probe>", starts=True)
+    builder = Builder("<probe>", starts=True)
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             builder.feed(event)
@@ -239,7 +139,7 @@ def load_located(text: str, file: str = "<profile>") -> Located:
     """Parse ``text`` into values and their lines; every problem is a :class:`ProfileError`."""
     if len(text) > MAX_BYTES:
         raise ProfileError(f"a profile is at most {MAX_BYTES} bytes; this text is larger", file, 1)
-    builder = _Builder(file)
+    builder = Builder(file)
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             builder.feed(event)
@@ -278,235 +178,3 @@ def load_located(text: str, file: str = "<profile>") -> Located:
         field = _field_at(text, line, mark.column + 1 if mark else 1)
         raise ProfileError(f"invalid YAML: {problem}", file, line, field) from None
     return builder.result()
-
-
-# -- building values from events --------------------------------------------------------------
-_CORE = "tag:yaml.org,2002:"
-_SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
-_COLLECTION_TAGS = {None, "!", _CORE + "seq", _CORE + "map"}
-
-
-class _Frame:
-    __slots__ = ("anchor", "key", "key_line", "path", "start", "value")
-
-    def __init__(self, value: Any, path: Path_, anchor: str | None, start: int) -> None:
-        self.value = value
-        self.path = path
-        self.anchor = anchor
-        self.start = start  # index of this value's first entry in _Builder.entries
-        self.key: str | None = None
-        self.key_line = 0
-
-
-class _Anchored:
-    __slots__ = ("depth", "entries", "value")
-
-    def __init__(self, value: Any, entries: list[tuple[Path_, int]], depth: int) -> None:
-        self.value = value
-        self.entries = entries  # (path relative to the anchored value, line)
-        self.depth = depth
-
-
-class _Builder:
-    """Turns PyYAML events into values, with an explicit stack (never recursion)."""
-
-    def __init__(self, file: str, *, starts: bool = False) -> None:
-        self.file = file
-        #: (path, line, column) of each key and value, kept only when asked (to locate problems)
-        self.starts: list[tuple[Path_, int, int]] = []
-        self._keep_starts = starts
-        self.last_line = 1
-        self.stack: list[_Frame] = []
-        self.entries: list[tuple[Path_, int]] = []  # (path, line), in document order
-        self.anchors: dict[str, _Anchored] = {}
-        self.open_anchors: set[str] = set()
-        self.values = 0
-        self.documents = 0
-        self.root: Any = None
-        self.done = False
-        self.resolver = yaml.resolver.Resolver()
-        self.constructor = yaml.constructor.SafeConstructor()
-
-    def error(self, message: str, line: int, path: Path_ | None = None) -> ProfileError:
-        return ProfileError(message, self.file, line, render_path(path) if path else None)
-
-    def result(self) -> Located:
-        lines = dict(self.entries)
-        if not self.done:
-            return Located({}, {}, self.file)
-        return Located(self.root, lines, self.file)
-
-    # where the next value goes: its path and the line that names it
-    def _slot(self, line: int) -> tuple[Path_, int]:
-        if not self.stack:
-            return (), line
-        top = self.stack[-1]
-        if isinstance(top.value, list):
-            return (*top.path, len(top.value)), line
-        assert top.key is not None
-        return (*top.path, top.key), top.key_line
-
-    def _count(self, n: int, line: int, path: Path_) -> None:
-        self.values += n
-        if self.values > MAX_VALUES:
-            raise self.error(f"the document holds more than {MAX_VALUES} values (aliases expanded)", line, path)
-
-    def _place(self, value: Any) -> None:
-        if not self.stack:
-            self.root = value
-            self.done = True
-            return
-        top = self.stack[-1]
-        if isinstance(top.value, list):
-            top.value.append(value)
-        else:
-            assert top.key is not None
-            top.value[top.key] = value
-            top.key = None
-
-    def _expecting_key(self) -> bool:
-        return bool(self.stack) and isinstance(self.stack[-1].value, dict) and self.stack[-1].key is None
-
-    def _take_key(self, event: yaml.Event) -> None:
-        top = self.stack[-1]
-        line = event.start_mark.line + 1
-        if not isinstance(event, yaml.ScalarEvent):
-            raise self.error("mapping keys must be strings", line, top.path or None)
-        key = str(event.value)
-        if key in top.value:
-            first = dict(self.entries[top.start :]).get((*top.path, key))
-            where = f" (first at line {first})" if first else ""
-            raise self.error(
-                f"duplicate key {key!r}{where}; YAML would silently keep only the last one", line, (*top.path, key)
-            )
-        if event.anchor is not None:
-            self.anchors[event.anchor] = _Anchored(key, [((), line)], 0)
-        top.key, top.key_line = key, line
-        if self._keep_starts:
-            self.starts.append(((*top.path, key), line, event.start_mark.column + 1))
-
-    def feed(self, event: yaml.Event) -> None:
-        self.last_line = event.start_mark.line + 1
-        if isinstance(event, yaml.DocumentStartEvent):
-            self.documents += 1
-            if self.documents > 1:
-                raise self.error(
-                    "a profile is one YAML document; this is a second one (after '---' or '...')",
-                    event.start_mark.line + 1,
-                )
-            return
-        if not isinstance(event, yaml.NodeEvent | yaml.CollectionEndEvent):
-            return  # stream and document ends
-        if isinstance(event, yaml.CollectionEndEvent):
-            self._end()
-            return
-        if self._expecting_key():
-            self._take_key(event)
-            return
-        line = event.start_mark.line + 1
-        path, named_at = self._slot(line)
-        if self._keep_starts:
-            self.starts.append((path, line, event.start_mark.column + 1))
-        if isinstance(event, yaml.AliasEvent):
-            self._alias(event, path, named_at)
-            return
-        self._count(1, line, path)
-        self.entries.append((path, named_at))
-        if isinstance(event, yaml.ScalarEvent):
-            value = self._scalar(event, path)
-            if event.anchor is not None:
-                self.anchors[event.anchor] = _Anchored(value, [((), named_at)], 0)
-            self._place(value)
-            return
-        tag = event.tag
-        if tag not in _COLLECTION_TAGS:
-            raise self.error(f"YAML tag {tag} is not supported in a profile", line, path or None)
-        if len(self.stack) >= MAX_DEPTH:
-            raise self.error(f"nested deeper than {MAX_DEPTH} levels", line, path or None)
-        container: Any = [] if isinstance(event, yaml.SequenceStartEvent) else {}
-        if event.anchor is not None:
-            self.open_anchors.add(event.anchor)
-        self.stack.append(_Frame(container, path, event.anchor, len(self.entries) - 1))
-
-    def _end(self) -> None:
-        frame = self.stack.pop()
-        if frame.anchor is not None:
-            self.open_anchors.discard(frame.anchor)
-            n = len(frame.path)
-            sub = [(p[n:], line) for p, line in self.entries[frame.start :]]
-            depth = max((len(p) for p, _ in sub), default=0) + 1
-            self.anchors[frame.anchor] = _Anchored(frame.value, sub, depth)
-        self._place(frame.value)
-
-    def _alias(self, event: yaml.AliasEvent, path: Path_, named_at: int) -> None:
-        line = event.start_mark.line + 1
-        name = event.anchor
-        if name in self.open_anchors:
-            raise self.error(f"alias *{name} refers to the value that contains it (a recursive structure)", line, path)
-        anchored = self.anchors.get(name)
-        if anchored is None:
-            raise self.error(f"alias *{name} has no anchor &{name} before it", line, path)
-        if len(self.stack) + anchored.depth > MAX_DEPTH:
-            raise self.error(f"nested deeper than {MAX_DEPTH} levels (through alias *{name})", line, path)
-        self._count(len(anchored.entries), line, path)
-        self.entries.append((path, named_at))
-        self.entries.extend(((*path, *p), n) for p, n in anchored.entries if p)
-        self._place(copy.deepcopy(anchored.value))
-
-    def _scalar(self, event: yaml.ScalarEvent, path: Path_) -> Any:
-        line = event.start_mark.line + 1
-        tag = event.tag
-        if tag is None or tag == "!":
-            tag = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
-        if tag not in _SCALAR_TAGS:
-            raise self.error(f"YAML tag {event.tag} is not supported in a profile", line, path or None)
-        if tag == _CORE + "str" or tag == _CORE + "timestamp":
-            return event.value
-        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
-        what = {"int": "integer", "float": "number", "bool": "boolean", "null": "null"}[tag.rsplit(":", 1)[1]]
-        try:
-            value = self.constructor.yaml_constructors[tag](self.constructor, node)
-        except (ValueError, OverflowError, yaml.YAMLError):
-            raise self.error(f"not a usable {what}: {event.value[:40]!r}", line, path or None) from None
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MAX_INT:
-            raise self.error(f"integer out of range (beyond 2**63): {event.value[:40]}", line, path or None)
-        return value
-
-
-# -- Python data given directly ---------------------------------------------------------------
-def check_plain(data: Any, file: str = "<dict>") -> None:
-    """Hold profile data built in code to what YAML could have written: mappings with string
-    keys, lists (or tuples), strings, numbers, booleans and null, at most :data:`MAX_DEPTH`
-    levels deep; anything else is a :class:`ProfileError` naming the field."""
-    stack: list[tuple[Any, Path_, int]] = [(data, (), 0)]
-    seen = 0
-    while stack:
-        value, path, depth = stack.pop()
-        seen += 1
-        if seen > MAX_VALUES:
-            raise ProfileError(f"more than {MAX_VALUES} values", file, None, render_path(path) or None)
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MAX_INT:
-            raise ProfileError("integer out of range (beyond 2**63)", file, None, render_path(path) or None)
-        if isinstance(value, str | bool | int | float) or value is None:
-            continue
-        if depth >= MAX_DEPTH:
-            raise ProfileError(f"nested deeper than {MAX_DEPTH} levels", file, None, render_path(path) or None)
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    raise ProfileError(
-                        f"mapping keys must be strings (got {type(key).__name__})",
-                        file,
-                        None,
-                        render_path(path) or None,
-                    )
-                stack.append((item, (*path, key), depth + 1))
-        elif isinstance(value, list | tuple):
-            stack.extend((item, (*path, i), depth + 1) for i, item in enumerate(value))
-        else:
-            raise ProfileError(
-                f"must be a string, number, boolean, null, list or mapping (got {type(value).__name__})",
-                file,
-                None,
-                render_path(path) or None,
-            )
