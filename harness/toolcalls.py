@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .canonical import fingerprint
+from .canonical import fingerprints
 from .toolargs import FRAGMENT_CHARS, fragment_count, fragments, make_arguments
 from .toolspec import (
     ALL_DONE,
@@ -227,9 +227,9 @@ class Conversation:
         j = len(turns)
         while j > 0 and turns[j - 1][0] == "tool":
             j -= 1
-        parent = None
-        if j > 0 and turns[j - 1][0] == "assistant" and len(turns[j - 1]) > 2:
-            parent = fingerprint(system, turns[: j - 1])
+        # an agent loop's step: its parent is the conversation before the calls it answers
+        step = j > 0 and turns[j - 1][0] == "assistant" and len(turns[j - 1]) > 2
+        fp, parent = fingerprints(system, turns, j - 1 if step else None)
         rounds = 0
         for t in reversed(turns):
             if t[0] == "user":
@@ -248,4 +248,4 @@ class Conversation:
             }
             for c in self.calls
         )
-        return ConversationFacts(fingerprint(system, turns), parent, history, rounds, "\n".join(self._texts))
+        return ConversationFacts(fp, parent, history, rounds, "\n".join(self._texts))

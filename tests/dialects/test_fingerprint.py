@@ -161,3 +161,86 @@ def test_different_conversations_differ():
     }
     other = AnthropicMessages().parse_request("POST", "/v1/messages", {}, {}, json.dumps(body).encode())
     assert other.fingerprint != anthropic()
+
+
+# -- what a fingerprint is: recorded cassettes and journals hold these values ---------------------
+
+PINNED = {  # the values fingerprints have always had for these conversations
+    "92f00bf043df766f": ("You route.", [("user", "What is a lane?")]),
+    "09c1a53df503c0b5": ("", [("user", "lorem ipsum " * 1000)]),  # long, nothing to escape
+    "9fa26b2f4ba28a77": ("sys\n", [("user", 'line one\n"two"\t\\ three\n' * 500), ("assistant", "ok")]),
+    "2a823e2b9cd3d6d1": ("", [("user", "naïve café 😀 " * 600)]),
+    "590c6db5ddc3c5b0": (
+        "",
+        [("user", "Weather?"), ("assistant", "Let me check.", (("weather", '{"city":"Paris"}'),)), ("tool", "18C")],
+    ),
+}
+
+
+@pytest.mark.parametrize("expected", list(PINNED))
+def test_a_fingerprint_keeps_the_value_it_always_had(expected):
+    from harness.canonical import fingerprint
+
+    system, turns = PINNED[expected]
+    assert fingerprint(system, turns) == expected
+
+
+def _reference(system: str, turns: list[tuple]) -> str:
+    """What a fingerprint hashes, written the plain way: the normalised conversation as sorted,
+    compact JSON (``ensure_ascii=False``), UTF-8, SHA-256, 16 hex digits."""
+    import hashlib
+
+    norm = {
+        "system": system.strip(),
+        "turns": [[t[0], t[1].strip()] if len(t) < 3 else [t[0], t[1].strip(), [list(c) for c in t[2]]] for t in turns],
+    }
+    blob = json.dumps(norm, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_PIECES = ["a", " ", "\n", '"', "\\", "\t", "\r", "\b", "\x00", "\x1f", "\x7f", "é", "😀", "\u2028", "[", "}"]
+
+
+def test_fingerprint_and_its_parent_are_what_the_plain_encoding_hashes():
+    """Long texts are hashed without the encoder when nothing in them needs escaping, and a
+    parent is hashed in the same pass: neither may change a value (texts long and short, with
+    and without every character JSON escapes, tool calls with any JSON arguments)."""
+    import random
+
+    from harness.canonical import fingerprint, fingerprints
+
+    rnd = random.Random(7)
+
+    def text() -> str:
+        n = rnd.choice([0, 1, 7, 100, 5000])
+        if rnd.random() < 0.4:  # long and plain: the path that skips the encoder
+            return ("lorem ipsum " * (n // 12 + 1))[:n] + rnd.choice(["", "", " ", "\n", '"', "\x01", "é"])
+        return "".join(rnd.choice(_PIECES) for _ in range(n))
+
+    for _ in range(400):
+        turns: list[tuple] = []
+        for _ in range(rnd.randint(0, 5)):
+            if rnd.random() < 0.3:
+                calls = tuple(
+                    (text(), rnd.choice([text(), 1, None, {"b": [2.5], "a": "x"}])) for _ in range(rnd.randint(0, 3))
+                )
+                turns.append(("assistant", text(), calls))
+            else:
+                turns.append((rnd.choice(["user", "assistant", "tool"]), text()))
+        system = text()
+        assert fingerprint(system, turns) == _reference(system, turns)
+        cut = rnd.randint(0, len(turns))
+        assert fingerprints(system, turns, cut) == (_reference(system, turns), _reference(system, turns[:cut]))
+
+
+def test_key_order_and_whitespace_of_the_body_do_not_count():
+    """A fingerprint is of the conversation, not of the body's bytes: the same request written
+    with its keys in another order, or indented, is the same conversation."""
+    big = "lorem ipsum " * 2000
+    body = {"model": "gpt-4o", "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": big}]}
+    again = {"messages": [{"content": SYSTEM, "role": "system"}, {"content": big, "role": "user"}], "model": "gpt-4o"}
+    prints = {
+        OpenAIChat().parse_request("POST", "/v1/chat/completions", {}, {}, raw).fingerprint
+        for raw in (json.dumps(body).encode(), json.dumps(again, indent=2).encode(), json.dumps(again).encode())
+    }
+    assert len(prints) == 1
