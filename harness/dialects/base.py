@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from ..canonical import estimate_tokens
 from ..safejson import loads as strict_json
-from ..sse import SSEDecoder, SSEEvent
+from ..sse import SSEDecoder, SSEEvent, encode_event
 from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolEdit, ToolSpec
 
 __all__ = [
@@ -385,6 +385,27 @@ class Dialect(ABC):
         call's position among the body's calls), in place; True when something changed. Tool-call
         faults use it so that every id, index and sequence number stays the upstream's own."""
         raise NotImplementedError(f"{type(self).__name__} carries no tool calls")
+
+    def event_object(self, event: SSEEvent) -> dict[str, Any] | None:
+        """The JSON object one stream event carries, for a tool-call fault to edit with
+        :meth:`edit_tool_call` (None when it carries none). SSE's ``data`` by default; a dialect
+        whose events are framed otherwise (NDJSON lines, event-stream frames, base64 chunks)
+        says where its object is."""
+        import json
+
+        if event.is_comment_only:
+            return None
+        try:
+            obj = json.loads(event.data)
+        except ValueError:
+            return None
+        return obj if isinstance(obj, dict) else None
+
+    def encode_object(self, event: SSEEvent, obj: dict[str, Any]) -> bytes:
+        """``event`` framed again around ``obj`` (the inverse of :meth:`event_object`)."""
+        import json
+
+        return encode_event(json.dumps(obj, separators=(",", ":"), ensure_ascii=False), event=event.event)
 
     def read_completion(self, body: bytes) -> EventInfo | None:
         """Text, finish reason and usage of a non-streamed answer body (None if unreadable).

@@ -20,7 +20,10 @@ Where Bedrock differs, and why a router needs drilling against it:
   ``modelStreamErrorException``, ``serviceUnavailableException``, ``internalServerException``)
   that botocore raises as ``EventStreamError`` *from the iterator*, outside any retry logic;
 - Converse's stream ends ``messageStop`` (the stop reason: FINISH) then ``metadata`` (usage and
-  latency: the TERMINATOR).
+  latency: the TERMINATOR);
+- tool use (:mod:`.bedrock_tools`) is ``toolUse`` blocks with ``stopReason: tool_use``, streamed
+  as ``contentBlockStart`` / ``contentBlockDelta`` (the input's JSON in string fragments) /
+  ``contentBlockStop``.
 
 ``InvokeModel`` with Anthropic's Messages body is in :mod:`.bedrock_invoke`.
 """
@@ -35,8 +38,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ..canonical import estimate_tokens, fingerprint
 from ..sse import SSEEvent
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolEdit
 from .base import (
     BadRequest,
     Completion,
@@ -50,9 +53,18 @@ from .base import (
     RequestInfo,
     StreamEncoder,
     Usage,
+    conversation_fields,
     json_loads_object,
     retry_headers,
-    text_of,
+)
+from .bedrock_tools import (
+    body_tool_deltas,
+    converse_conversation,
+    converse_tools,
+    edit_converse_call,
+    input_of,
+    stream_tool_delta,
+    tool_use_id,
 )
 from .eventstream import EventStreamDecoder, EventStreamMessage, event_frame, exception_frame
 
@@ -242,26 +254,15 @@ class BedrockConverse(BedrockDialect):
 
     name = "bedrock-converse"
     operations = ("converse", "converse-stream")
+    carries_tool_calls = True
 
     def parse_request(
         self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
     ) -> RequestInfo:
         model, stream = self._path(method, path)
         data = json_loads_object(body)
-        messages = data.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise BadRequest(
-                "A conversation must start with a user message. "
-                "Try again with a conversation that starts with a user message."
-            )
-        turns: list[tuple[str, str]] = []
-        for i, msg in enumerate(messages):
-            if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
-                raise BadRequest(
-                    f"1 validation error detected: Value at 'messages.{i + 1}.member.role' failed to satisfy constraint"
-                )
-            turns.extend(_converse_turns(msg["role"], msg.get("content")))
-        system = "\n".join(text_of(b.get("text")) for b in data.get("system") or [] if isinstance(b, dict))
+        conv = Conversation()
+        tools, choice, forced = converse_tools(data, converse_conversation(data, conv))
         config = data.get("inferenceConfig") if isinstance(data.get("inferenceConfig"), dict) else {}
         max_tokens = config.get("maxTokens")
         return RequestInfo(
@@ -269,15 +270,23 @@ class BedrockConverse(BedrockDialect):
             operation="converse",
             model=model,
             stream=stream,
-            fingerprint=fingerprint(system, turns),
-            prompt_tokens=estimate_tokens("\n".join([system] + [t for _, t in turns])),
             max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
+            tool_choice=choice,
+            forced_tool=forced,
+            **conversation_fields(conv, tools),
         )
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
+        content: list[dict[str, Any]] = []
+        if completion.text or not completion.tool_calls:
+            content.append({"text": completion.text})
+        content += [
+            {"toolUse": {"toolUseId": tool_use_id(c), "name": c.name, "input": input_of(c.arguments)}}
+            for c in completion.tool_calls
+        ]
         body = {
-            "output": {"message": {"role": "assistant", "content": [{"text": completion.text}]}},
-            "stopReason": _STOP_OUT.get(completion.finish, "end_turn"),
+            "output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": _stop_out(completion),
             "usage": _usage(completion.usage),
             "metrics": {"latencyMs": 120},
         }
@@ -291,14 +300,25 @@ class BedrockConverse(BedrockDialect):
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
         stop = obj.get("stopReason")
-        return EventInfo(
-            EventKind.CONTENT, text=text, finish=_STOP_IN.get(stop, stop), usage=_parse_usage(obj.get("usage"))
-        )
+        finish = _STOP_IN.get(stop, stop)
+        usage = _parse_usage(obj.get("usage"))
+        return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage, tools=body_tool_deltas(obj, finish))
+
+    def edit_tool_call(self, obj: dict[str, Any], edit: ToolEdit, body: bool = False) -> bool:
+        return edit_converse_call(obj, edit, body)
+
+    def encode_object(self, event: SSEEvent, obj: dict[str, Any]) -> bytes:
+        obj.pop("p", None)
+        return frame(event.event or "", obj)
 
     def stream_encoder(self, req: RequestInfo) -> StreamEncoder:
         return _ConverseEncoder(req)
 
     def classify_event(self, event_type: str, obj: dict[str, Any]) -> EventInfo:
+        tool = stream_tool_delta(event_type, obj)
+        if tool is not None:
+            kind = EventKind.CONTENT if tool.arguments else EventKind.META
+            return EventInfo(kind, tools=(tool,))
         if event_type == "contentBlockDelta":
             text = (obj.get("delta") or {}).get("text") or ""
             return EventInfo(EventKind.CONTENT if text else EventKind.META, text=text)
@@ -310,28 +330,10 @@ class BedrockConverse(BedrockDialect):
         return EventInfo(EventKind.META)
 
 
-def _converse_turns(role: str, content: Any) -> list[tuple[str, str]]:
-    """The (role, text) turns of one Converse message, in Chat Completions' shape (as
-    ``anthropic._message_turns``): each ``toolResult`` block is a ``tool`` turn, the text blocks
-    the message's own turn; ``toolUse`` blocks carry no text."""
-    if not isinstance(content, list):
-        return [(role, text_of(content))]
-    results = [b["toolResult"] for b in content if isinstance(b, dict) and isinstance(b.get("toolResult"), dict)]
-    texts = [b for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)]
-    turns = [("tool", _tool_result_text(r.get("content"))) for r in results]
-    if texts or not results:
-        turns.append((role, "\n".join(b["text"] for b in texts)))
-    return turns
-
-
-def _tool_result_text(content: Any) -> str:
-    parts = []
-    for block in content if isinstance(content, list) else []:
-        if isinstance(block, dict) and isinstance(block.get("text"), str):
-            parts.append(block["text"])
-        elif isinstance(block, dict) and "json" in block:
-            parts.append(json.dumps(block["json"], ensure_ascii=False))
-    return "\n".join(parts)
+def _stop_out(completion: Completion) -> str:
+    if completion.tool_calls and completion.finish == "stop":
+        return "tool_use"
+    return _STOP_OUT.get(completion.finish, "end_turn")
 
 
 def _usage(u: Usage) -> dict[str, int]:
@@ -348,25 +350,59 @@ def _parse_usage(obj: Any) -> Usage | None:
 
 
 class _ConverseEncoder(StreamEncoder):
+    """Text is block 0 (Bedrock sends no ``contentBlockStart`` for text); an answer that starts
+    with tool calls numbers them from block 0, as the model's own blocks are numbered."""
+
     def __init__(self, req: RequestInfo) -> None:
         self.req = req
+        self._first_tool_block = 1
 
-    def start(self) -> list[Event]:
+    def start(self, tool_calls: bool = False) -> list[Event]:
+        if tool_calls:
+            self._first_tool_block = 0
         return [Event(frame("messageStart", {"role": "assistant"}), EventKind.META)]
 
     def content(self, text: str, tokens: int = 1) -> Event:
         data = frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": text}})
         return Event(data, EventKind.CONTENT, text=text, tokens=tokens)
 
+    def tool_call_start(self, index: int, call: ToolCall) -> list[Event]:
+        block = self._first_tool_block + index
+        tid = tool_use_id(call)
+        data = frame(
+            "contentBlockStart",
+            {"start": {"toolUse": {"toolUseId": tid, "name": call.name}}, "contentBlockIndex": block},
+        )
+        return [Event(data, EventKind.META, tools=(ToolDelta(block, tid, call.name, total=len(call.arguments)),))]
+
+    def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
+        block = self._first_tool_block + index
+        data = frame("contentBlockDelta", {"delta": {"toolUse": {"input": fragment}}, "contentBlockIndex": block})
+        return [Event(data, EventKind.CONTENT, tokens=tokens, tools=(ToolDelta(block, arguments=fragment),))]
+
+    def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:
+        # the block is closed even when maxTokens cut it; messageStop says max_tokens then
+        block = self._first_tool_block + index
+        data = frame("contentBlockStop", {"contentBlockIndex": block})
+        return [Event(data, EventKind.META, tools=(ToolDelta(block, done=True),))]
+
     def finish(self, completion: Completion) -> list[Event]:
-        stop = _STOP_OUT.get(completion.finish, "end_turn")
+        text_block = (
+            []
+            if completion.tool_calls
+            else [Event(frame("contentBlockStop", {"contentBlockIndex": 0}), EventKind.META)]
+        )
+        return [*text_block, *self._end(_stop_out(completion), completion.usage)]
+
+    def cut_tool_call(self, index: int, arguments: str, usage: Usage) -> list[Event]:
+        stop = Event(frame("contentBlockStop", {"contentBlockIndex": index}), EventKind.META)
+        return [stop, *self._end("max_tokens", usage)]
+
+    @staticmethod
+    def _end(stop: str, usage: Usage) -> list[Event]:
         return [
-            Event(frame("contentBlockStop", {"contentBlockIndex": 0}), EventKind.META),
             Event(frame("messageStop", {"stopReason": stop}), EventKind.FINISH),
-            Event(
-                frame("metadata", {"usage": _usage(completion.usage), "metrics": {"latencyMs": 120}}),
-                EventKind.TERMINATOR,
-            ),
+            Event(frame("metadata", {"usage": _usage(usage), "metrics": {"latencyMs": 120}}), EventKind.TERMINATOR),
         ]
 
     def keepalive(self) -> Event:

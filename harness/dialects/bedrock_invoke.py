@@ -10,6 +10,10 @@ carries ``amazon-bedrock-invocationMetrics``. Errors are Bedrock's (:mod:`.bedro
 ``ThrottlingException`` is the SDK's ``RateLimitError`` (it picks classes by status), an
 in-stream ``throttlingException`` becomes an Anthropic ``error`` event the SDK raises as a plain
 ``APIStatusError`` with status 200.
+
+Tool use is Anthropic's too (``tool_use`` blocks, ``input_json_delta`` fragments, ``stop_reason:
+tool_use``), each event inside its ``chunk``; a tool-call fault edits the Anthropic event inside
+the frame (:meth:`BedrockInvoke.event_object`) and the frame is written again around it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..sse import SSEEvent
+from ..toolcalls import ToolCall, ToolEdit
 from .anthropic import AnthropicMessages
 from .base import (
     BadRequest,
@@ -32,6 +37,7 @@ from .base import (
     Rendered,
     RequestInfo,
     StreamEncoder,
+    Usage,
     json_loads_object,
 )
 from .bedrock import BedrockDialect, amzn_headers, bedrock_exception, frame
@@ -48,6 +54,7 @@ class BedrockInvoke(BedrockDialect):
 
     name = "bedrock-invoke"
     operations = ("invoke", "invoke-with-response-stream")
+    carries_tool_calls = True
 
     def __init__(self) -> None:
         self._messages = AnthropicMessages()
@@ -82,6 +89,24 @@ class BedrockInvoke(BedrockDialect):
 
     def read_completion(self, body: bytes) -> EventInfo | None:
         return self._messages.read_completion(body)
+
+    def edit_tool_call(self, obj: dict[str, Any], edit: ToolEdit, body: bool = False) -> bool:
+        return self._messages.edit_tool_call(obj, edit, body)
+
+    def event_object(self, event: SSEEvent) -> dict[str, Any] | None:
+        """The Anthropic event inside a ``chunk`` frame's base64 ``bytes``."""
+        frame_obj = super().event_object(event)
+        if frame_obj is None or event.event != "chunk":
+            return None
+        try:
+            inner = json.loads(base64.b64decode(frame_obj.get("bytes") or "", validate=True))
+        except (ValueError, TypeError):
+            return None
+        return inner if isinstance(inner, dict) else None
+
+    def encode_object(self, event: SSEEvent, obj: dict[str, Any]) -> bytes:
+        payload = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        return frame("chunk", {"bytes": base64.b64encode(payload).decode()})
 
     def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
         return [*super().stream_headers(req), ("X-Amzn-Bedrock-Content-Type", "application/json")]
@@ -128,10 +153,23 @@ class _InvokeEncoder(StreamEncoder):
             }
             payload = json.dumps(obj, separators=(",", ":")).encode()
         data = frame("chunk", {"bytes": base64.b64encode(payload).decode()})
-        return Event(data, ev.kind, ev.text, ev.tokens, ev.finish, ev.usage)
+        return Event(data, ev.kind, ev.text, ev.tokens, ev.finish, ev.usage, ev.tools)
 
-    def start(self) -> list[Event]:
-        return self._wrap(self.inner.start())
+    def start(self, tool_calls: bool = False) -> list[Event]:
+        return self._wrap(self.inner.start(tool_calls))
+
+    def tool_call_start(self, index: int, call: ToolCall) -> list[Event]:
+        return self._wrap(self.inner.tool_call_start(index, call))
+
+    def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
+        return self._wrap(self.inner.tool_arguments(index, fragment, tokens))
+
+    def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:
+        return self._wrap(self.inner.tool_call_end(index, call, complete))
+
+    def cut_tool_call(self, index: int, arguments: str, usage: Usage) -> list[Event]:
+        # the invocation metrics ride on message_stop, as they do on every answer's
+        return self._wrap(self.inner.cut_tool_call(index, arguments, usage), Completion("", usage, "length"))
 
     def content(self, text: str, tokens: int = 1) -> Event:
         return self._chunk(self.inner.content(text, tokens))

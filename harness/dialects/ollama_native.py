@@ -12,7 +12,14 @@ What differs from every SSE dialect, and what a router must handle:
 - errors are a bare ``{"error": "..."}``, in a body or as a line of a stream: 503 "server busy"
   when the queue (``OLLAMA_MAX_QUEUE``) is full, 404 "model not found, try pulling it first",
   500 when the runner died. ollama-python raises ``ResponseError`` with the status (``-1`` for
-  an error line inside a 200 stream).
+  an error line inside a 200 stream);
+- tool calls are ``message.tool_calls`` ``[{"function": {"name", "arguments"}}]`` with the
+  arguments a JSON *object* and no id; Ollama parses them out of the model's text itself, so a
+  stream sends each call whole on its own line, never in fragments, and ``done_reason`` is
+  ``stop`` as for text. A call whose text is not a JSON object never becomes a call: the text
+  arrives as the message's ``content`` (ollama-python types ``arguments`` as a mapping); a call
+  the token limit cut is not sent at all (``done_reason: length``). Results come back as
+  ``{"role": "tool", "content", "tool_name"}`` messages, paired with calls in order.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..sse import SSEEvent, SSEEventTooLarge
+from ..toolcalls import ToolCall, ToolDelta, ToolEdit, fragment_count
 from .base import (
     BadRequest,
     Completion,
@@ -116,6 +124,7 @@ class OllamaNative(Dialect):
 
     name = "ollama-native"
     stream_media_type = MEDIA_TYPE
+    carries_tool_calls = True
 
     def __init__(self) -> None:
         # requests are read as the Chat Completions they are equivalent to, so fingerprints (and
@@ -151,12 +160,17 @@ class OllamaNative(Dialect):
         chat: dict[str, Any] = {"model": model, "messages": messages}
         if isinstance(options.get("num_predict"), int) and options["num_predict"] > 0:
             chat["max_tokens"] = options["num_predict"]
+        if operation == "chat" and data.get("tools") is not None:
+            chat["tools"] = data["tools"]  # Ollama's tools are Chat Completions' function tools
         info = self._chat.parse_request("POST", "/v1/chat/completions", query, headers, json.dumps(chat).encode())
         stream = data.get("stream", True) is not False
         return dataclasses.replace(info, dialect=self.name, operation=operation, stream=stream, include_usage=False)
 
     def render_completion(self, req: RequestInfo, completion: Completion) -> Rendered:
         body = _final(req, completion.text, completion)
+        calls = completion.tool_calls[:-1] if completion.finish == "length" else completion.tool_calls
+        for c in calls:
+            _add_call(body["message"], c.name, c.arguments)
         return Rendered(200, [("content-type", "application/json; charset=utf-8")], _line(body)[:-1])
 
     def render_error(self, spec: ErrorSpec, req: RequestInfo | None = None) -> Rendered:
@@ -177,7 +191,35 @@ class OllamaNative(Dialect):
         if not isinstance(obj, dict) or "done" not in obj:
             return None
         text, finish, usage = _read(obj)
-        return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage)
+        return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage, tools=_calls_of(obj))
+
+    def edit_tool_call(self, obj: dict[str, Any], edit: ToolEdit, body: bool = False) -> bool:
+        """A line's (or the body's) ``tool_calls[edit.index]``; the same shape in both."""
+        message = obj.get("message")
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        if not isinstance(calls, list) or edit.index >= len(calls) or not isinstance(calls[edit.index], dict):
+            return False
+        fn = calls[edit.index].setdefault("function", {})
+        if edit.cut:  # a call the token limit cut is never sent, nor the calls after it
+            del calls[edit.index :]
+            obj["done_reason"] = "length"
+        else:
+            if edit.name is not None:
+                fn["name"] = edit.name
+            if edit.arguments is not None:
+                args = _object_of(edit.arguments)
+                if args is None:  # not an object: Ollama does not see a call, the text is content
+                    del calls[edit.index]
+                    said = json.dumps({"name": fn.get("name")}, ensure_ascii=False)[:-1]
+                    message["content"] = f'{message.get("content") or ""}{said}, "arguments": {edit.arguments}}}'
+                else:
+                    fn["arguments"] = args
+        if not calls:
+            message.pop("tool_calls")
+        return True
+
+    def encode_object(self, event: SSEEvent, obj: dict[str, Any]) -> bytes:
+        return _line(obj)
 
     def stream_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
         return [("content-type", MEDIA_TYPE)]
@@ -199,9 +241,10 @@ class OllamaNative(Dialect):
             err = obj["error"]
             return EventInfo(EventKind.ERROR, error=err if isinstance(err, dict) else {"message": str(err)})
         text, finish, usage = _read(obj)
+        tools = _calls_of(obj)
         if obj.get("done") is True:
-            return EventInfo(EventKind.TERMINATOR, text=text, finish=finish, usage=usage, ends_stream=True)
-        return EventInfo(EventKind.CONTENT if text else EventKind.META, text=text)
+            return EventInfo(EventKind.TERMINATOR, text=text, finish=finish, usage=usage, ends_stream=True, tools=tools)
+        return EventInfo(EventKind.CONTENT if text or tools else EventKind.META, text=text, tools=tools)
 
 
 def _chat_message(msg: Any) -> Any:
@@ -223,6 +266,41 @@ def _chat_message(msg: Any) -> Any:
             }
         )
     return {**msg, "tool_calls": calls}
+
+
+def _calls_of(obj: dict[str, Any]) -> tuple[ToolDelta, ...]:
+    """The whole calls one line (or body) carries, numbered within it."""
+    message = obj.get("message")
+    calls = message.get("tool_calls") if isinstance(message, dict) else None
+    if not isinstance(calls, list):
+        return ()
+    out = []
+    for i, call in enumerate(calls):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict):
+            args = fn.get("arguments")
+            text = args if isinstance(args, str) else json.dumps(args if args is not None else {}, ensure_ascii=False)
+            out.append(ToolDelta(i, call.get("id"), str(fn.get("name") or ""), text, True))
+    return tuple(out)
+
+
+def _object_of(arguments: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _add_call(message: dict[str, Any], name: str, arguments: str) -> None:
+    """One call into ``message`` as Ollama writes it (arguments that are no JSON object, which
+    Ollama would not have recognised as a call, become the message's text)."""
+    args = _object_of(arguments)
+    if args is None:
+        said = json.dumps({"name": name}, ensure_ascii=False)[:-1]
+        message["content"] = f'{message.get("content") or ""}{said}, "arguments": {arguments}}}'
+        return
+    message.setdefault("tool_calls", []).append({"function": {"name": name, "arguments": args}})
 
 
 def _read(obj: dict[str, Any]) -> tuple[str, str | None, Usage | None]:
@@ -287,8 +365,28 @@ class _NDJSONEncoder(StreamEncoder):
             self._middle = b'","response":'
             self._suffix = b',"done":false}\n'
 
-    def start(self) -> list[Event]:
+    def start(self, tool_calls: bool = False) -> list[Event]:
         return []
+
+    def tool_call_start(self, index: int, call: ToolCall) -> list[Event]:
+        return []  # Ollama sends each call whole, once its text parsed as one
+
+    def tool_arguments(self, index: int, fragment: str, tokens: int = 1) -> list[Event]:
+        return []
+
+    def tool_call_end(self, index: int, call: ToolCall, complete: bool = True) -> list[Event]:
+        if not complete:
+            return []  # cut by the token limit: never sent
+        message: dict[str, Any] = {"role": "assistant", "content": ""}
+        _add_call(message, call.name, call.arguments)
+        line = {"model": self.req.model, "created_at": _now(), "message": message, "done": False}
+        tools = _calls_of(line)
+        kind = EventKind.CONTENT
+        # every token of the call arrives with its line
+        return [Event(_line(line), kind, text=message["content"], tokens=fragment_count(call.arguments), tools=tools)]
+
+    def cut_tool_call(self, index: int, arguments: str, usage: Usage) -> list[Event]:
+        return [Event(_line(_final(self.req, "", Completion("", usage, "length"))), EventKind.TERMINATOR)]
 
     def content(self, text: str, tokens: int = 1) -> Event:
         data = self._prefix + _now().encode() + self._middle + json.dumps(text).encode() + self._suffix

@@ -25,7 +25,6 @@ from typing import Any
 
 from ..dialects.base import Event, EventKind, Usage
 from ..proxy.hooks import AttemptContext, StreamItem
-from ..sse import SSEDecoder, encode_event
 from ..toolcalls import ToolEdit, ToolSpec, fragment_count, fragments
 from .base import Fault, FaultAttrError, attr, register
 
@@ -47,17 +46,15 @@ def edited(ctx: AttemptContext, ev: Event, edit: ToolEdit) -> Event:
     does not carry the call), classified again so the lane journals what really went out."""
     if not ev.tools and ev.kind not in (EventKind.TERMINATOR, EventKind.FINISH, EventKind.META):
         return ev
-    sse = SSEDecoder().feed(ev.data)
-    if len(sse) != 1 or sse[0].is_comment_only:
+    dialect = ctx.dialect
+    frames = dialect.stream_decoder().feed(ev.data)  # the dialect's own framing (SSE, NDJSON, frames)
+    if len(frames) != 1:
         return ev
-    try:
-        obj = json.loads(sse[0].data)
-    except ValueError:
+    obj = dialect.event_object(frames[0])
+    if obj is None or not dialect.edit_tool_call(obj, edit):
         return ev
-    if not isinstance(obj, dict) or not ctx.dialect.edit_tool_call(obj, edit):
-        return ev
-    data = encode_event(json.dumps(obj, separators=(",", ":"), ensure_ascii=False), event=sse[0].event)
-    info = ctx.dialect.classify(SSEDecoder().feed(data)[0])
+    data = dialect.encode_object(frames[0], obj)
+    info = dialect.classify(dialect.stream_decoder().feed(data)[0])
     tokens = fragment_count(edit.fragment) if edit.fragment else ev.tokens
     return Event(data, info.kind, info.text, tokens, info.finish, info.usage, info.tools)
 

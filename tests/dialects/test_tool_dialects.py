@@ -11,7 +11,6 @@ import pytest
 from harness.dialects import DIALECT_NAMES, dialects_for
 from harness.dialects.base import RequestInfo
 from harness.simulator import SimSettings, Simulator
-from harness.sse import SSEDecoder
 from harness.toolcalls import ToolCallLog, ToolSpec, args_sha
 
 SCHEMA = {"type": "object", "properties": {"path": {"type": "string"}, "n": {"type": "integer"}}, "required": ["path"]}
@@ -32,7 +31,7 @@ async def test_streamed_calls_read_back(key, dialect):
     req = _request(dialect.name, True)
     r = await Simulator(SIM).respond(req, dialect)
     written, read = ToolCallLog(), ToolCallLog()
-    decoder = SSEDecoder()
+    decoder = dialect.stream_decoder()  # each its own framing: SSE, NDJSON, event-stream frames
     async for batch in r.events:
         for ev in batch:
             written.feed(ev.tools)
