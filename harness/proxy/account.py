@@ -12,7 +12,7 @@ from ..dialects.base import Event, EventKind
 from ..journal import Attempt, EndReason, Journal
 from ..toolcalls import ToolCallLog
 
-__all__ = ["account", "open_stream", "settle"]
+__all__ = ["account", "open_stream", "settle", "settle_left"]
 
 
 async def open_stream(
@@ -79,3 +79,22 @@ def settle(attempt: Attempt, saw_terminator: bool, saw_error: bool, saw_finish: 
         attempt.end_reason = EndReason.NO_TERMINATOR.value
     else:
         attempt.end_reason = EndReason.CUT.value
+
+
+def settle_left(attempt: Attempt, saw_terminator: bool, saw_error: bool, saw_finish: bool) -> None:
+    """The end of a stream whose handler is leaving before the body ended: journaled as
+    :func:`settle` would have, if its semantic end (the terminator, or an in-band error) already
+    went to the client; left as it is otherwise (cut, client gone, upstream error).
+
+    A client may hang up as soon as it reads the terminator (openai-python closes its response
+    at ``[DONE]``), which cancels the handler while it waits for the upstream's end of body.
+    Whether that end came in the same read as the terminator or a moment later is the machine's
+    timing, not the stream's: either way the attempt is complete and its tokens are the
+    provider's count, on both lane paths.
+    """
+    if (saw_terminator or saw_error) and attempt.end_reason in _ON_THE_WIRE:
+        settle(attempt, saw_terminator, saw_error, saw_finish)
+
+
+#: the end reasons a stream has once its semantic end is on the wire (set before the body ends)
+_ON_THE_WIRE = (EndReason.COMPLETE.value, EndReason.INBAND_ERROR.value)

@@ -30,7 +30,7 @@ from ..dialects.lazy import LazyEvents, tokens_of
 from ..journal import EndReason, Journal
 from ..sse import SSEEventTooLarge
 from ..toolcalls import ToolCallLog
-from .account import account, open_stream, settle
+from .account import account, open_stream, settle, settle_left
 from .hooks import AttemptContext, Intervention
 from .httpclient import HTTPClientError
 from .upstream import UpstreamFailure, UpstreamResponse, event_of
@@ -80,7 +80,7 @@ async def relay(
     match, parse, classify = lazy.match, lazy.parse, lazy.classify
     limit = source.max_response_bytes
     tools = ToolCallLog()
-    saw_terminator = saw_error = saw_finish = False
+    saw_terminator = saw_error = saw_finish = settled = False
     unknown = EndReason.UNKNOWN.value
     total = 0
     try:
@@ -148,6 +148,8 @@ async def relay(
         if pending:  # bytes the upstream left without an end: on to the client as it cut them
             account(attempt, [Event(pending, EventKind.MALFORMED)], journal, tools)
             await resp.write(pending)
+        settle(attempt, saw_terminator, saw_error, saw_finish)
+        settled = True
     except UpstreamFailure as exc:
         if attempt.end_reason == unknown:
             attempt.end_reason = EndReason.UPSTREAM_ERROR.value
@@ -162,7 +164,8 @@ async def relay(
         raw_resp.close()  # a no-op once the body was read to its end
         if tools.calls:
             attempt.tool_calls = tools.result(ctx.request.tools, attempt.finish)
-    settle(attempt, saw_terminator, saw_error, saw_finish)
+        if not settled:  # also when cancelled: a client that hung up at the terminator
+            settle_left(attempt, saw_terminator, saw_error, saw_finish)
     attempt.t_end = journal.now()
     with contextlib.suppress(ConnectionError):
         await resp.write_eof()

@@ -31,7 +31,7 @@ from ..journal import Attempt, EndReason, Journal, redact_headers, redact_url
 from ..redact import redact_text
 from ..toolcalls import ToolCallLog
 from ..webguard import GuardedServer, describe_error
-from .account import account, open_stream, settle
+from .account import account, open_stream, settle, settle_left
 from .hooks import AttemptContext, Close, CloseMode, ConnectionAction, FaultHook, Intervention
 from .passthrough import can_pass_through, relay
 from .upstream import Upstream, UpstreamFailure, UpstreamResponse
@@ -364,11 +364,12 @@ class Lane:
         resp = await open_stream(request, attempt, up.status, up.headers, journal)
         assert up.events is not None
         items: AsyncIterator[Any] = iv.transform(ctx, up.events) if iv is not None else up.events
-        saw_terminator = saw_error = saw_finish = False
+        saw_terminator = saw_error = saw_finish = settled = False
         tools = ToolCallLog()
         try:
             async for item in items:
                 if isinstance(item, Close):
+                    settled = True  # the fault's close says how the attempt ended
                     await self._close(request, resp, item, attempt)
                     return resp
                 if not item:
@@ -385,6 +386,8 @@ class Lane:
                     # the semantic end is on the wire: a client that hangs up now (openai stops
                     # reading at [DONE]) does not make a delivered answer "client_gone"
                     attempt.end_reason = (EndReason.INBAND_ERROR if saw_error else EndReason.COMPLETE).value
+            settle(attempt, saw_terminator, saw_error, saw_finish)
+            settled = True
         except UpstreamFailure as exc:
             if attempt.end_reason == EndReason.UNKNOWN.value:
                 attempt.end_reason = EndReason.UPSTREAM_ERROR.value
@@ -398,7 +401,8 @@ class Lane:
         finally:
             if tools.calls:
                 attempt.tool_calls = tools.result(ctx.request.tools, attempt.finish)
-        settle(attempt, saw_terminator, saw_error, saw_finish)
+            if not settled:  # also when cancelled: a client that hung up at the terminator
+                settle_left(attempt, saw_terminator, saw_error, saw_finish)
         attempt.t_end = journal.now()
         with contextlib.suppress(ConnectionError):
             await resp.write_eof()
