@@ -11,7 +11,7 @@ and cache-write tokens). An attempt is billed what the provider would bill:
   the generation upstream after the client left and bills all of it.
 
 :func:`bill_journal` bills every attempt, ties attempts to calls (the same
-:func:`~harness.checks._calls.call_views` every check uses) and splits the run's cost into the
+:func:`~harness.callviews.call_views` every check uses) and splits the run's cost into the
 work that was kept (each call's serving attempt), the work thrown away (every other attempt of
 the call), and the cache lost to failover (the simulator notes, per answer, the prompt tokens
 another lane of the drill held in its cache: ``usage.cache_elsewhere_tokens``).
@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
+from .callviews import call_views
 from .journal import Attempt, Journal
 
 __all__ = [
@@ -262,8 +263,6 @@ class RunBill:
 
 def bill_journal(journal: Journal, prices: Mapping[str, Prices] | None = None) -> RunBill:
     """Bill every attempt of the journal (prices from its ``drill_start`` mark unless given)."""
-    from .checks._calls import call_views  # here: the checks import this module
-
     prices = prices_of(journal) if prices is None else prices
     bill = RunBill(priced=bool(prices))
     used = {a.lane for a in journal.attempts()}

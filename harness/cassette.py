@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 from .jsonl import FieldError, brief, dumps, record_from_json
 from .redact import is_secret_header, redact_headers, redact_text, redact_url
+from .version import __version__
 
 __all__ = [
     "VERSION",
@@ -289,8 +290,6 @@ class CassetteWriter:
     """Appends exchanges to a new cassette file, one flushed line each (thread-safe)."""
 
     def __init__(self, path: str | Path) -> None:
-        from . import __version__
-
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:

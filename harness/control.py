@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .journal import Call
 from .profilebuild import _fault
 from .redact import redact_text
 from .safejson import loads as strict_json
@@ -318,8 +319,6 @@ class ControlServer:
         "error", "error_type", "started_at", "ended_at"}`` with epoch seconds (or ``duration``:
         then the call is taken to have ended now). Every field is optional and type-checked; an
         unknown one is refused (a typo would otherwise lose what it meant)."""
-        from .journal import Call
-
         raw = await self._json_object(request, "a call")
         for key in raw:
             if key not in CALL_FIELDS:

@@ -14,13 +14,16 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from .faults.plan import FaultPlan
 from .journal import Journal
 from .lag import watch_lag
 from .lanestate import LaneState, link_peers
+from .playback import cassette_upstream
 from .ports import binding
 from .profile import LaneSpec, Profile
 from .proxy import HttpUpstream, Lane, SimulatorUpstream
 from .proxy.hooks import FaultHook
+from .recorder import recording
 from .simulator import SimSettings, Simulator
 
 __all__ = ["BackgroundLanes", "LaneSet", "make_lane"]
@@ -38,12 +41,8 @@ def make_lane(spec: LaneSpec, journal: Journal, *, time_scale: float = 1.0, faul
             max_response_bytes=spec.max_response_bytes,
         )
         if spec.record:
-            from .recorder import recording
-
             upstream = recording(upstream, spec.record, spec.name)
     elif spec.replay is not None:
-        from .playback import cassette_upstream
-
         upstream = cassette_upstream(spec, journal, time_scale)
     else:
         state = LaneState(spec.name, spec.capabilities, time_scale=time_scale)
@@ -114,8 +113,6 @@ class LaneSet:
 
 
 def _default_plan(profile: Profile, journal: Journal, time_scale: float) -> FaultHook:
-    from .faults.plan import FaultPlan  # imported here: the plan imports this package's profile module
-
     return FaultPlan(profile, journal, time_scale=time_scale)
 
 

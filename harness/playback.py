@@ -29,7 +29,8 @@ from .answers import ANSWER_MARK, recorded_text, remember_answer
 from .cassette import Cassette, Exchange, differences, make_request
 from .dialects.base import Dialect, ErrorKind, ErrorSpec, Event, EventKind, RequestInfo
 from .journal import Journal
-from .proxy.upstream import UpstreamFailure, UpstreamResponse, _classified
+from .proxy.upstream import SimulatorUpstream, UpstreamFailure, UpstreamResponse, _classified
+from .simulator import SimSettings, Simulator
 
 __all__ = ["CassetteUpstream", "Replayed", "cassette_upstream"]
 
@@ -206,9 +207,6 @@ class CassetteUpstream:
 
 def cassette_upstream(spec: Any, journal: Journal, time_scale: float) -> CassetteUpstream:
     """The upstream of a lane with ``replay:`` (a :class:`~harness.profile.LaneSpec`)."""
-    from .proxy.upstream import SimulatorUpstream
-    from .simulator import SimSettings, Simulator
-
     r = spec.replay
     fall = None
     if r.fallthrough == "simulator":

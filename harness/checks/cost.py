@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..billing import RunBill, bill_journal
+from ..episodes import episodes
 from ..journal import Journal
 from ._calls import percentile
 from .base import Check, CheckResult, Evidence, Verdict, register
@@ -144,8 +145,6 @@ class CostBudget(Check):
     def _episodes(journal: Journal, bill: RunBill, money: bool) -> list[float]:
         """Each agent-loop episode's cost (only episodes of more than one step: a single call is
         already counted per call)."""
-        from ..episodes import episodes
-
         out = []
         for ep in episodes(journal):
             if len(ep.steps) < 2:

@@ -21,7 +21,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..journal import Attempt, Journal
-from .base import CAPABILITIES, Check, CheckResult, Evidence, Report, Verdict, combine, make_checks
+from ._calls import call_views
+from .base import CAPABILITIES, CHECKS, Check, CheckResult, Evidence, Report, Verdict, combine, make_checks
+from .outcomes import NoLostCalls, NoTruncatedSuccess
 
 __all__ = ["drill_facts", "evaluate_all", "observed_capabilities", "safe_instead"]
 
@@ -30,8 +32,6 @@ def observed_capabilities(journal: Journal) -> dict[str, bool]:
     """What the journal shows the agent can do: ``fallback`` when some call used two lanes (or,
     with no call attribution at all, when two lanes saw traffic); ``tools`` when some request
     offered tools."""
-    from ._calls import call_views
-
     views = call_views(journal)
     fallback = any(len(v.lanes()) > 1 for v in views)
     if not fallback and not views:
@@ -43,8 +43,6 @@ def safe_instead(chk: Check, journal: Journal, missing: Sequence[str]) -> CheckR
     """The result for ``chk`` when the agent lacks ``missing``: the safety judgment, so an agent
     without a fallback is not failed for not falling back, but is failed if it lost or truncated
     a call."""
-    from .outcomes import NoLostCalls, NoTruncatedSuccess
-
     parts = [NoLostCalls().evaluate(journal)]
     if any(c.outcome == "ok" for c in journal.calls()):  # with no success, nothing can be truncated
         parts.append(NoTruncatedSuccess().evaluate(journal))
@@ -190,8 +188,6 @@ def _lag_over(
 
 
 def _check_class(name: str) -> type[Check] | None:
-    from .base import CHECKS
-
     return CHECKS.get(name)
 
 

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.markup import escape
 
-from .. import __version__
 from ..agentproc import GRACE
 from ..journal import JournalExistsError
 from ..ports import BIND_ERRNOS
 from ..profile import ProfileError, check_time_scale
+from ..version import __version__
 from .catalogue import cmd_profiles, cmd_report
 from .common import EXIT_CHECK_FAILED, EXIT_OK, EXIT_PORT, EXIT_USAGE, UsageError
 from .demo import cmd_demo

@@ -21,6 +21,7 @@ from ..jsonl import dumps
 from ..profile import Profile
 from ..redact import redact_text
 from .common import EXIT_CHECK_FAILED, EXIT_OK, UsageError, load_profile_arg
+from .raydrill import ray_drill
 from .signals import StopSignals
 
 if TYPE_CHECKING:  # imported when a drill runs: the lanes pull in aiohttp, other commands need not
@@ -180,8 +181,6 @@ def run_drill(
         has, lacks = getattr(args, "agent_has", None) or [], getattr(args, "agent_lacks", None) or []
         capabilities = {**dict.fromkeys(has, True), **dict.fromkeys(lacks, False)}
         if getattr(args, "ray", None) is not None:  # the optional engine (harness/ray/): lanes as Ray actors
-            from ..ray.cli import ray_drill
-
             drill = ray_drill(args.ray, profile, run_dir / "journal.jsonl", capabilities)
         else:
             drill = Drill(

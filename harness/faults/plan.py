@@ -18,23 +18,30 @@ import contextlib
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..dialects.base import Event, Rendered
 from ..journal import Journal
 from ..lanemap import UnknownLane
 from ..profile import FaultSpec, Profile
+from ..proxy import Lane
 from ..proxy.hooks import AttemptContext, Intervention, StreamItem
 from ..schedule import AttemptFacts, Schedule, parse_schedule
 from .base import Fault, make_fault
-
-if TYPE_CHECKING:
-    from ..lanes import LaneSet
 
 __all__ = ["FAULT_HEADER", "Composite", "FaultPlan", "PlanEntry"]
 
 FAULT_HEADER = "x-routechaos-fault"
 HORIZON = 24 * 3600.0
+
+
+class LaneGroup(Protocol):
+    """The running lanes a plan is bound to (``lanes.LaneSet`` is one).
+
+    Named here, not imported: the lane set builds its default plan, so it imports this module.
+    """
+
+    lanes: dict[str, Lane]
 
 
 @dataclass(slots=True)
@@ -123,7 +130,7 @@ class FaultPlan:
         #: state faults share across lanes of this drill (rate limiters with ``shared: NAME``)
         self.shared_state: dict[str, Any] = {}
         self._next_index = 0
-        self._lanes: LaneSet | None = None
+        self._lanes: LaneGroup | None = None
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._restores: set[asyncio.Future[None]] = set()
         for spec in profile.faults:
@@ -223,13 +230,13 @@ class FaultPlan:
         return chosen[0] if len(chosen) == 1 else Composite(chosen)
 
     # -- timed schedules and lane-level faults ------------------------------------------------
-    def bind(self, lanes: LaneSet) -> None:
+    def bind(self, lanes: LaneGroup) -> None:
         """Called by the lane set once lanes listen: start the window timers."""
         self._lanes = lanes
         for e in self.entries:
             self._start_timer(e)
 
-    def _lanes_of(self, e: PlanEntry) -> list[Any]:
+    def _lanes_of(self, e: PlanEntry) -> list[Lane]:
         assert self._lanes is not None
         if e.spec.lane == "*":
             return list(self._lanes.lanes.values())

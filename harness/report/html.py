@@ -21,6 +21,7 @@ from ..checks import CheckResult, Evidence, Report, Verdict
 from ..journal import Journal
 from ..jsonl import dumps
 from ..redact import redact_text
+from .episodes import html_section
 from .model import CallRow, DrillModel, build_model
 from .svg import STATE_COLOURS, VERDICT_COLOURS, latency_svg, timeline_svg
 
@@ -240,8 +241,6 @@ def _attempt_rows(m: DrillModel) -> str:
 def _episodes(m: DrillModel) -> str:
     """Agent-loop episodes (route overhead / model wait / generation / tool wait per step, and the
     stable-only estimate): :mod:`harness.report.episodes`; left out when no loop ran."""
-    from .episodes import html_section
-
     return html_section(m.episodes)
 
 

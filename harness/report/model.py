@@ -17,8 +17,9 @@ from ..billing import bill_journal
 from ..canonical import canonical_text
 from ..checks import CallView, CheckResult, Evidence, Report, Verdict, call_metrics, call_views
 from ..journal import Attempt, Journal
+from .episodes import breakdown
 
-__all__ = ["CallRow", "DrillModel", "Window", "build_model", "ordered_results"]
+__all__ = ["CallRow", "DrillModel", "Window", "build_model", "nice_step", "ordered_results"]
 
 _RANK = {Verdict.PASS: 0, Verdict.UNKNOWN: 1, Verdict.FAIL: 2}
 _PAIRS = {"fault_window_open": "fault_window_close", "toxic_window_open": "toxic_window_close", "lane_down": "lane_up"}
@@ -182,6 +183,18 @@ def _windows(journal: Journal, horizon: float) -> list[Window]:
     return out
 
 
+def nice_step(span: float, parts: int = 10) -> float:
+    """A round tick step that cuts ``span`` into about ``parts`` pieces.
+
+    Here, not in ``svg``: the model picks the axis origin on a tick, and the charts import the model.
+    """
+    raw = span / parts
+    for s in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600):
+        if s >= raw:
+            return float(s)
+    return 1200.0
+
+
 def _origin(attempts: list[Attempt], rows: list[CallRow], windows: list[Window], horizon: float) -> float:
     """Where the axis starts: at 0, unless nothing happened in the first fifth of the drill (an
     agent that takes long to start), then at a round time just before the first attempt, call or
@@ -189,9 +202,7 @@ def _origin(attempts: list[Attempt], rows: list[CallRow], windows: list[Window],
     first = min([a.t_start for a in attempts] + [r.t_start for r in rows] + [w.start for w in windows] + [horizon])
     if first < 0.2 * horizon:
         return 0.0
-    from .svg import nice_step  # the tick step, so the axis starts on a tick
-
-    step = nice_step(horizon - first)
+    step = nice_step(horizon - first)  # the axis's tick step, so it starts on a tick
     return max(0.0, (first // step) * step)
 
 
@@ -266,8 +277,6 @@ def build_model(journal: Journal, report: Report | None = None, profile: Any = N
 
 
 def _loops(journal: Journal) -> Any:
-    from .episodes import breakdown
-
     return breakdown(journal)
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from ..checks import Evidence, Verdict
+from .episodes import markdown_lines
 from .model import DrillModel
 
 __all__ = ["lane_counts", "to_json", "to_markdown"]
@@ -153,8 +154,6 @@ def to_markdown(m: DrillModel, *, report: str | None = None) -> str:
         lines += [f"- {_code(r.name)}: {_md(r.summary)}" for r in good]
         lines += ["", "</details>"]
     if m.episodes is not None:
-        from .episodes import markdown_lines
-
         lines += markdown_lines(m.episodes)
     if report:
         lines += ["", f"Timeline, latency and every attempt: {_code(report)} (call and attempt ids as above)."]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from ..checks import Verdict
 from ..journal import Attempt
-from .model import CallRow, DrillModel
+from .model import CallRow, DrillModel, nice_step
 
 __all__ = ["STATE_COLOURS", "VERDICT_COLOURS", "latency_svg", "nice_step", "timeline_svg"]
 
@@ -29,15 +29,6 @@ VERDICT_COLOURS = {"pass": "#2e9d58", "fail": "#b3001b", "unknown": "#c98a00"}
 
 def _e(x: object) -> str:
     return html.escape("" if x is None else str(x))
-
-
-def nice_step(span: float, parts: int = 10) -> float:
-    """A round tick step that cuts ``span`` into about ``parts`` pieces."""
-    raw = span / parts
-    for s in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600):
-        if s >= raw:
-            return float(s)
-    return 1200.0
 
 
 def _fmt(t: float | None) -> str:

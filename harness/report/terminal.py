@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..checks import Report, Verdict, render_failure
 from ..journal import Journal
+from .episodes import text_table
 from .model import build_model
 from .summary import lane_counts
 
@@ -70,8 +71,6 @@ def print_summary(
 def _print_episodes(console: Console, b: Any) -> None:
     """The per-episode breakdown (:mod:`harness.report.episodes`) as plain columns (they read
     the same piped into a CI log as in a terminal), and its headline."""
-    from .episodes import text_table
-
     rows = text_table(b)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     console.print("episodes (seconds; tool wait: marked tool time in brackets)", highlight=False)

@@ -26,12 +26,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .toxics import Chunk, Toxic
-
-if TYPE_CHECKING:
-    from .proxy import Proxy
 
 log = logging.getLogger(__name__)
 
@@ -348,10 +345,23 @@ class Direction:
             stub.stop()
 
 
+class Listener(Protocol):
+    """What a connection reads from the proxy that accepted it (``proxy.Proxy`` is one).
+
+    Named here, not imported, so this module never imports the proxy that imports it.
+    """
+
+    name: str
+    upstream: str
+    rng: random.Random
+    toxics: dict[str, list[ToxicSpec]]
+    connections: set[Connection]
+
+
 class Connection:
     """A client connection accepted by a proxy, and its upstream connection."""
 
-    def __init__(self, proxy: Proxy) -> None:
+    def __init__(self, proxy: Listener) -> None:
         self.proxy = proxy
         self.client = Side(self, is_client=True)
         self.upstream: Side | None = None

@@ -25,7 +25,7 @@ def test_ray_flag_parses_with_and_without_an_address() -> None:
 
 
 def test_without_the_extra_the_flag_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from harness.ray.cli import ray_drill
+    from harness.cli.raydrill import ray_drill
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError, as on a plain install
     with pytest.raises(UsageError, match=r"pip install 'routechaos\[ray\]'"):
@@ -34,8 +34,8 @@ def test_without_the_extra_the_flag_says_what_to_install(monkeypatch: pytest.Mon
 
 def test_a_profile_with_toxics_is_refused_with_ray(tmp_path: Path) -> None:
     pytest.importorskip("ray")
+    from harness.cli.raydrill import ray_drill
     from harness.profile import profile_from_dict
-    from harness.ray.cli import ray_drill
 
     profile = profile_from_dict(
         {

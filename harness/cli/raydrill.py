@@ -1,4 +1,8 @@
-"""``routechaos drill PROFILE --ray [ADDRESS]``: the CLI's way into the Ray engine."""
+"""``routechaos drill PROFILE --ray [ADDRESS]``: the CLI's way into the Ray engine.
+
+In the CLI package, not in :mod:`harness.ray`: it raises the CLI's usage error, and the engine
+does not import the CLI (whose drill command imports this module).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..cli.common import UsageError
 from ..profile import Profile
+from .common import UsageError
 
 __all__ = ["ray_drill"]
 
@@ -23,7 +27,7 @@ def ray_drill(address: str, profile: Profile, journal_path: Path, capabilities: 
         import ray  # noqa: F401
     except ImportError:
         raise UsageError("--ray needs the ray extra: pip install 'routechaos[ray]'") from None
-    from .engine import RayDrill
+    from ..ray.engine import RayDrill  # lazy for cost: Ray is an optional extra and slow to import
 
     try:
         return RayDrill(
