@@ -46,7 +46,10 @@ FORMS = (
 )
 LANE_DIALECT = {"openai-responses": "openai", "ollama-native": "ollama"}
 TOOL_FORMS = ("openai", "openai-responses", "anthropic", "gemini", "azure", "openrouter", "vertex")
-SIM = SimSettings(tokens_per_second=20000.0, ttft=0.0, answer_tokens=40, max_events_per_second=0)
+#: a token per millisecond: the simulator sends the tokens due at each wake-up as one event, so a
+#: faster rate let one late wake-up on a loaded machine make the whole answer a single event (and
+#: a stream with one content event has nothing to read lazily)
+SIM = SimSettings(tokens_per_second=1000.0, ttft=0.0, answer_tokens=40, max_events_per_second=0)
 PROMPT = "Tell me about the lane."
 SCHEMA = {"type": "object", "properties": {"path": {"type": "string"}, "line": {"type": "integer"}}}
 ESCAPED = b'q\\"uo\\\\te\\u00e9\\n\\t\\ud83d\\ude00'  # a word as JSON escapes: quote, backslash, é, newline, emoji
