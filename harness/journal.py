@@ -76,6 +76,10 @@ class Journal:
         self._compact = Compactor()
         #: ``hot_limit``: attempts kept as objects (default :data:`~harness.journalstore.HOT_LIMIT`)
         self._attempts = AttemptStore(self._decode_attempt, _encode, hot_limit=hot_limit or HOT_LIMIT)
+        #: every attempt in start order, as :meth:`attempts` last sorted them; dropped by the next
+        #: attempt recorded, so it never holds cold attempts longer than the store's own read does
+        self._in_order: list[Attempt] | None = None
+        self._added = 0  # attempts added so far: a sort finished after another was added is not kept
         #: per lane: attempts, ok, error, unknown, faulted (what a live view shows, without reading them all)
         self._tally: dict[str, list[int]] = {}
         self._last_bad: Attempt | None = None
@@ -149,9 +153,14 @@ class Journal:
         self._compact.attempt(attempt)
         with self._lock:
             pos, length = self._write(attempt)
-            self._attempts.append(attempt, pos, length)
-            self._count(attempt)
+            self._add(attempt, pos, length)
             self._lock.notify_all()
+
+    def _add(self, a: Attempt, pos: int = -1, length: int = 0) -> None:
+        self._attempts.append(a, pos, length)
+        self._in_order = None
+        self._added += 1
+        self._count(a)
 
     def _count(self, a: Attempt) -> None:
         t = self._tally.get(a.lane)
@@ -257,10 +266,22 @@ class Journal:
         status: int | None = None,
         outcome: str | None = None,
     ) -> list[Attempt]:
-        """Attempts in start order, filtered by any of the given fields."""
+        """Attempts in start order, filtered by any of the given fields (a new list each call).
+
+        Checks read every attempt many times over; the sorted list is kept until the next attempt
+        is recorded, so only the first read after a change decodes (cold attempts) and sorts."""
         with self._lock:
-            out = self._attempts.all()
-        out.sort(key=lambda a: (a.t_start, a.id))
+            out, added = self._in_order, self._added
+            fresh = out is None
+            if out is None:
+                out = self._attempts.all()  # a new list, this call's own until it is kept
+        if fresh:  # sorted outside the lock: the lanes record meanwhile
+            out.sort(key=lambda a: (a.t_start, a.id))
+            with self._lock:
+                if self._added == added:
+                    self._in_order = out
+        if all(v is None for v in (lane, call_id, fingerprint, fault, status, outcome)):
+            return list(out)
         return [
             a
             for a in out
@@ -319,8 +340,7 @@ class Journal:
         with self._lock:
             for a in self._attempts.all():
                 scaled = scale(a, time_fields)
-                j._attempts.append(scaled)
-                j._count(scaled)
+                j._add(scaled)
             j._calls = [scale(c, ("t_start", "t_end", "t_first_token")) for c in self._calls]
             j._marks = [scale(m, ("t",)) for m in self._marks]
         return j
@@ -382,8 +402,7 @@ class Journal:
                         record = record_from_json(_RECORDS[label], obj, _CHOICES.get(label))
                         if label == "attempt":
                             j._compact.attempt(record)
-                            j._attempts.append(record, start, len(raw))
-                            j._count(record)
+                            j._add(record, start, len(raw))
                         elif label == "call":
                             record.text = j._compact.text(record.text)
                             j._calls.append(record)

@@ -98,3 +98,32 @@ def test_a_loaded_journal_reads_cold_attempts_from_its_file(tmp_path):
     loaded = Journal.load(path)
     assert [a.to_json() for a in loaded.attempts()] == [a.to_json() for a in j.attempts()]
     assert loaded.tally()[0]["ultraspeed"][0] == 30
+
+
+def test_reading_again_decodes_and_sorts_nothing_until_an_attempt_is_recorded(tmp_path):
+    """Checks read every attempt many times: past the window only the first read decodes."""
+    j = Journal(tmp_path / "journal.jsonl", hot_limit=16)
+    for i in range(100):
+        _record(j, i, call_id=f"c{i}")
+    decoded = []
+    decode = j._attempts._decode
+    j._attempts._decode = lambda raw: decoded.append(raw) or decode(raw)
+    first = j.attempts()
+    assert len(decoded) == j._attempts.cold > 0
+    decoded.clear()
+    again = j.attempts()
+    assert not decoded and again == first and again is not first
+    again.pop()  # the caller's own list: changing it changes no later read
+    assert len(j.attempts()) == 100
+    assert [a.call_id for a in j.attempts(fingerprint="fp3")] == [f"c{i}" for i in range(100) if i % 7 == 3]
+    # an attempt recorded drops the kept order (and with it the decoded attempts) and is read next
+    late = j.new_attempt("ultraspeed", call_id="early")
+    late.t_start = 0.0  # started before every other one: the order is sorted again, not appended
+    for i in range(100, 120):
+        _record(j, i)
+        assert j._in_order is None
+    assert j.held_attempts <= 16 + 4  # once more were evicted, only the window again
+    j.record(late)
+    atts = j.attempts()
+    assert len(atts) == 121 and atts[0].call_id == "early"
+    j.close()
