@@ -30,6 +30,16 @@ from typing import Any
 
 from .agentproc import GRACE, AgentProcess
 from .billing import lane_prices
+from .callctx import (
+    CALL_ID_HEADER,
+    answer_text,
+    call_headers,
+    call_runner,
+    call_scope,
+    call_var,
+    current_call_id,
+    result_attr,
+)
 from .checks import Report, evaluate_all, make_check
 from .episodes import lane_pacing
 from .journal import Call, Journal, Outcome
@@ -60,77 +70,6 @@ _CLOUD_ENV: dict[str, tuple[tuple[str, str], ...]] = {
     "vertex": (("GOOGLE_VERTEX_BASE_URL", "{url}"), ("ANTHROPIC_VERTEX_BASE_URL", "{url}/v1")),
     "ollama": (("OLLAMA_HOST", "{url}"),),
 }
-
-CALL_ID_HEADER = "x-routechaos-call-id"
-_current_call: contextvars.ContextVar[str | None] = contextvars.ContextVar("routechaos_call", default=None)
-
-
-def current_call_id() -> str | None:
-    """The id of the call :meth:`Drill.call` is running, if any (agents may send it as a header)."""
-    return _current_call.get()
-
-
-def call_headers() -> dict[str, str]:
-    """``{"x-routechaos-call-id": id}`` inside :meth:`Drill.call`, else ``{}``: an agent that sends
-    it lets the journal tie attempts to calls exactly, instead of by conversation fingerprint."""
-    cid = _current_call.get()
-    return {CALL_ID_HEADER: cid} if cid else {}
-
-
-@contextmanager
-def call_scope(call_id: str) -> Iterator[str]:
-    """Run a block as call ``call_id``: :func:`call_headers` returns it inside. For agents in
-    another process, which report the call's outcome to the control API under the same id."""
-    token = _current_call.set(call_id)
-    try:
-        yield call_id
-    finally:
-        _current_call.reset(token)
-
-
-def _attr(result: Any, name: str) -> Any:
-    if isinstance(result, Mapping):
-        return result.get(name)
-    return getattr(result, name, None)
-
-
-def answer_text(result: Any) -> str | None:
-    """The answer text of what an agent returned, in the shapes agents return as they are: a
-    string; anything with a string ``text`` (this project's examples, google-genai responses);
-    an OpenAI chat completion (``choices[0].message.content``) or Responses object
-    (``output_text``); an Anthropic message (its text blocks). ``None`` when there is none."""
-    if result is None or isinstance(result, str):
-        return result
-    text = _attr(result, "text")
-    if isinstance(text, str):
-        return text
-    out = _attr(result, "output_text")
-    if isinstance(out, str):
-        return out
-    choices = _attr(result, "choices")
-    if isinstance(choices, list | tuple) and choices:
-        msg = _attr(choices[0], "message")
-        content = _attr(msg, "content") if msg is not None else None
-        if isinstance(content, str):
-            return content
-    blocks = _attr(result, "content")
-    if isinstance(blocks, list | tuple) and blocks:
-        texts = [t for b in blocks if _attr(b, "type") == "text" and isinstance(t := _attr(b, "text"), str)]
-        if texts:
-            return "".join(texts)
-    return None
-
-
-def _runner() -> tuple[str, str | None]:
-    """The thread (and asyncio task, if any) running a call: evidence of which calls overlap."""
-    import asyncio
-    import threading
-
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:
-        task = None
-    return threading.current_thread().name, (task.get_name() if task is not None else None)
 
 
 def last_window_close(profile: Profile) -> float | None:
@@ -372,7 +311,7 @@ class Drill:
                 raise
             return None
         finally:
-            _current_call.reset(token)
+            call_var.reset(token)
         self._finished(call, result)
         return result
 
@@ -395,7 +334,7 @@ class Drill:
                 raise
             return None
         finally:
-            _current_call.reset(token)
+            call_var.reset(token)
         self._finished(call, result)
         return result
 
@@ -404,10 +343,10 @@ class Drill:
             self._calls += 1
             n = self._calls
         cid = call_id or f"call-{n:04d}"
-        thread, task = _runner()
+        thread, task = call_runner()
         call = Call(id=cid, t_start=self.journal.now(), source="drill", thread=thread, task=task)
         self.journal.call_started(call)
-        return call, _current_call.set(cid)
+        return call, call_var.set(cid)
 
     def _failed(self, call: Call, exc: Exception) -> None:
         call.t_end = self.journal.now()
@@ -420,15 +359,15 @@ class Drill:
         call.t_end = self.journal.now()
         call.text = answer_text(result)
         if result is not None and not isinstance(result, str):
-            lane = _attr(result, "lane")
+            lane = result_attr(result, "lane")
             call.lane = lane if isinstance(lane, str) else None
-            complete = _attr(result, "complete")
+            complete = result_attr(result, "complete")
             call.complete = None if complete is None else bool(complete)
-            err = _attr(result, "error")
+            err = result_attr(result, "error")
             if err:
                 call.outcome = Outcome.ERROR.value
                 call.error = str(err)
-                call.error_type = _attr(result, "error_type") or "error"
+                call.error_type = result_attr(result, "error_type") or "error"
         if call.outcome != Outcome.ERROR.value:
             call.outcome = Outcome.OK.value
         self._record(call)
@@ -445,11 +384,11 @@ class Drill:
             self._calls += 1
             n = self._calls
         cid = call_id or f"call-{n:04d}"
-        token = _current_call.set(cid)
+        token = call_var.set(cid)
         try:
             yield cid
         finally:
-            _current_call.reset(token)
+            call_var.reset(token)
 
     @contextmanager
     def tool(self, name: str) -> Iterator[str]:
@@ -457,7 +396,7 @@ class Drill:
         journaled as ``tool_start`` / ``tool_end`` marks and shown inside the episode's tool wait
         it falls in (:mod:`harness.episodes`). Yields the span's id."""
         span = f"t{next(self._tool_spans):05d}"
-        thread, task = _runner()
+        thread, task = call_runner()
         self.journal.mark("tool_start", span=span, name=str(name)[:100], source="drill", thread=thread, task=task)
         try:
             yield span
