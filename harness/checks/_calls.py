@@ -105,3 +105,13 @@ def ids(attempts: Iterable[Attempt]) -> tuple[str, ...]:
 
 def fmt_s(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}s"
+
+
+#: the clock noise between an agent's sleep and the lane's timestamps (real seconds)
+CLOCK_NOISE = 0.001
+
+
+def attempt_call_keys(journal: Journal) -> dict[str, str]:
+    """Attempt id -> the key of the call that made it (header, or inferred: ``harness.attribution``)."""
+    of = attribution_of(journal).call_of
+    return {a.id: of.get(a.id) or a.call_id or a.fingerprint or a.id for a in journal.attempts()}
