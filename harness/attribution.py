@@ -28,9 +28,9 @@ records, so it is tested with hand-made journals in virtual time.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
 
 from .answers import learn, recorded_text
 from .canonical import canonical_text
@@ -193,14 +193,27 @@ def attribute(journal: Journal) -> Attribution:
         _wire(rest, fam, out)
         return out
 
-    # 2. time windows
+    # 2. time windows, in one sweep over attempts by start time: a call joins the open windows
+    # when its window opens and leaves for good once it closed before the attempt at hand started,
+    # so each attempt meets only the calls open around it (linear in the drill, not quadratic)
     by_start = sorted(calls, key=lambda c: c.t_start - c.tol)
-    starts = [c.t_start - c.tol for c in by_start]
+    open_: dict[int, _C] = {}  # in by_start order: the windows open at the sweep's time
+    closing: list[tuple[float, int]] = []  # (window's end, index into by_start), a min-heap
+    nxt = 0
+    window_of: dict[str, list[_C]] = {}
+    for a in sorted(rest, key=lambda x: x.t_start):
+        while nxt < len(by_start) and by_start[nxt].t_start - by_start[nxt].tol <= a.t_start:
+            c = by_start[nxt]
+            open_[nxt] = c
+            heappush(closing, (c.t_end + c.tol, nxt))
+            nxt += 1
+        while closing and closing[0][0] < a.t_start:
+            open_.pop(heappop(closing)[1], None)
+        window_of[a.id] = [open_[k] for k in sorted(open_)] if len(open_) > 1 else list(open_.values())
     cands: dict[str, list[_C]] = {}
     orphans: list[Attempt] = []
     for a in rest:
-        hi = bisect_right(starts, a.t_start)
-        ws = [c for c in by_start[:hi] if a.t_start <= c.t_end + c.tol]
+        ws = window_of[a.id]
         if len(ws) > 1:  # a call that tags its attempts does not also send untagged ones
             ws = [c for c in ws if c.key not in header_calls] or ws
         if ws:
