@@ -103,6 +103,10 @@ def call_views(journal: Journal) -> list[CallView]:
     seen from the wire alone (attempts tied to no record). One record, one view; one attempt, at
     most one view. Attempts outside every call record are left out: :func:`unattributed`."""
     att = attribution_of(journal)
+    # every check asks for the views: built once per attribution (itself once per journal state)
+    cached = getattr(journal, "_routechaos_views", None)
+    if cached is not None and cached[0] is att:
+        return list(cached[1])
     attempts = journal.attempts()
     groups: dict[str, list[Attempt]] = {}
     for a in attempts:
@@ -115,4 +119,5 @@ def call_views(journal: Journal) -> list[CallView]:
     for v in views:
         v.ambiguous_with = att.ambiguous_calls(v.attempt_ids)
     views.sort(key=lambda v: (v.t_start, v.key))
-    return views
+    journal._routechaos_views = (att, views)  # type: ignore[attr-defined]
+    return list(views)

@@ -8,6 +8,7 @@ re-exported here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
@@ -190,13 +191,25 @@ class HonorsRetryAfter(Check):
         for b in everything:
             by_lane[b.lane].append(b)
         starts = {k: [b.t_start for b in v] for k, v in by_lane.items()}
+        # per lane and call, for the next attempt of the same call (scope: call) in one bisect
+        by_call: dict[tuple[str, str], list[Attempt]] = defaultdict(list)
+        for b in everything:
+            by_call[(b.lane, key[b.id])].append(b)
+        call_starts = {k: [b.t_start for b in v] for k, v in by_call.items()}
+        last_start = max((b.t_start for b in everything), default=-math.inf)
         ev: list[Evidence] = []
         for a in asked:
             assert a.retry_after is not None
             t_ans = end_time(a)
             mine = key[a.id]
             nxt = None
-            for b in by_lane[a.lane][bisect_left(starts[a.lane], t_ans) :]:
+            lane_key = (a.lane, mine)
+            scan = (
+                by_call[lane_key][bisect_left(call_starts[lane_key], t_ans) :]
+                if self.scope == "call"
+                else by_lane[a.lane][bisect_left(starts[a.lane], t_ans) :]
+            )
+            for b in scan:
                 same = key[b.id] == mine
                 if b is a or (self.scope == "call" and not same) or (not same and b.t_start < t_ans + grace):
                     continue
@@ -204,7 +217,7 @@ class HonorsRetryAfter(Check):
                 break
             if nxt is None:
                 # honoured if traffic went on elsewhere past the delay (the agent could have come back)
-                went_on = any(b.t_start >= t_ans + self.tolerance * a.retry_after for b in everything)
+                went_on = last_start >= t_ans + self.tolerance * a.retry_after
                 what = f"asked {a.retry_after:g}s; no later attempt to {a.lane}" + (
                     " while traffic went on elsewhere" if went_on else " before the drill ended"
                 )
