@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 
 from harness.canonical import canonical_text
+from harness.episodes import episodes
 from harness.journal import Journal
 from tests.conftest import FAST, simulated_or_forwarded
 from tests.engine import cloud_tool_loops, tool_loops
@@ -91,6 +92,9 @@ def test_agent_loop(lane, style):
             made = [c["args_sha"] for b in attempts[:k] for c in b.tool_calls]
             assert [h["args_sha"] for h in a.tool_history] == made
             assert all(h["has_result"] and h["arguments_valid"] for h in a.tool_history)
+    # the steps chain through the tool results into one episode that reached its final answer
+    (ep,) = episodes(journal)
+    assert ep.final and [s.asked_for_tools for s in ep.steps] == [True] * steps + [False]
 
 
 @pytest.mark.parametrize("style", list(LOOPS))
