@@ -224,10 +224,12 @@ def test_blackhole_only_when_scheduled(start_lanes: Starter) -> None:
 
 
 def test_refuse_window_every_dialect_then_the_lane_comes_back(start_lanes: Starter) -> None:
-    # down from drill start for 8 profile seconds = 4 real seconds
+    # down from drill start for 20 profile seconds = 10 real seconds: the five refused calls
+    # below (about 1.5 s of it the SDK's backoff) must all be made inside the window, and a
+    # loaded machine took more than the 4 s a shorter window left them
     bg = drill(
         start_lanes,
-        [{"fault": "refuse", "lane": "*", "schedule": {"window": [0, 8]}}],
+        [{"fault": "refuse", "lane": "*", "schedule": {"window": [0, 20]}}],
         time_scale=0.5,
         oa="openai",
         an="anthropic",
@@ -252,9 +254,9 @@ def test_refuse_window_every_dialect_then_the_lane_comes_back(start_lanes: Start
     assert {m.lane for m in downs} == {"oa", "an", "ge"}
     assert all(m.detail["fault"] == "refuse@*" for m in downs)
 
-    assert wait_until(lambda: len(bg.journal.marks("lane_up")) == 3), bg.journal.marks()
+    assert wait_until(lambda: len(bg.journal.marks("lane_up")) == 3, timeout=20), bg.journal.marks()
     ups = bg.journal.marks("lane_up")
-    assert all(m.t >= 3.9 for m in ups) and refused_until < 4.0
+    assert all(m.t >= 9.9 for m in ups) and refused_until < 10.0
     for kind, lane in (("chat", "oa"), ("responses", "oa"), ("anthropic", "an"), ("gemini", "ge")):
         assert send(kind, bg.urls[lane]).status_code == 200
     assert [a.status for a in settle(bg, 4)] == [200] * 4
@@ -271,13 +273,15 @@ def test_refuse_always_and_other_lanes_unaffected(start_lanes: Starter) -> None:
 
 def test_refuse_with_drop_connections_resets_open_streams(start_lanes: Starter) -> None:
     """A crash: the lane stops listening and every open connection is reset."""
-    slow = {"tokens_per_second": 20.0, "ttft": 0.005, "answer_tokens": 40}  # a 2 s stream
+    # a 20 s stream, and a crash 3 s into the drill: the stream has certainly begun by then
+    # (a loaded machine took more than the 0.4 s a shorter wait left it) and is far from done
+    slow = {"tokens_per_second": 2.0, "ttft": 0.005, "answer_tokens": 40}
     bg = drill(
-        start_lanes, [{"fault": "refuse", "drop_connections": True, "schedule": {"window": [0.4, 0.8]}}], sim=slow
+        start_lanes, [{"fault": "refuse", "drop_connections": True, "schedule": {"window": [3.0, 3.5]}}], sim=slow
     )
     path, body = build_request("openai", "crash", stream=True)
     received = 0
-    with pytest.raises(httpx.TransportError), httpx.stream("POST", bg.urls["lane"] + path, json=body, timeout=5) as r:
+    with pytest.raises(httpx.TransportError), httpx.stream("POST", bg.urls["lane"] + path, json=body, timeout=30) as r:
         assert r.status_code == 200
         for chunk in r.iter_bytes():
             received += len(chunk)
@@ -287,7 +291,7 @@ def test_refuse_with_drop_connections_resets_open_streams(start_lanes: Starter) 
     assert bg.journal.marks("lane_down")[0].detail["drop_connections"] is True
     assert wait_until(lambda: bool(bg.journal.marks("lane_up")))
     with httpx.stream("POST", bg.urls["lane"] + path, json=body, timeout=5) as r:
-        assert r.status_code == 200  # back up (headers are enough: the slow answer takes 2 s)
+        assert r.status_code == 200  # back up (headers are enough: the slow answer takes 20 s)
 
 
 def test_lane_flap_is_refuse_with_a_flapping_schedule(start_lanes: Starter) -> None:
