@@ -43,6 +43,7 @@ from .toolspec import (
     args_sha,
     arguments_valid,
     canonical_arguments,
+    whole_tool_deltas,
 )
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "fragment_count",
     "fragments",
     "make_arguments",
+    "whole_tool_deltas",
 ]
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "canonical_arguments",
     "resolve_schema",
     "schema_types",
+    "whole_tool_deltas",
 ]
 
 
@@ -199,3 +200,20 @@ def _valid(value: Any, schema: Any, root: Mapping[str, Any], depth: int) -> bool
     elif isinstance(value, list) and isinstance(s.get("items"), Mapping):
         return all(_valid(v, s["items"], root, depth + 1) for v in value)
     return True
+
+
+def whole_tool_deltas(uses: list[dict[str, Any]], id_key: str, finish: str | None) -> tuple[ToolDelta, ...]:
+    """The tool calls of a whole (non-streamed) answer as deltas, one per call: ``uses`` are the
+    answer's call objects (Anthropic's ``tool_use`` blocks, Bedrock's ``toolUse``), ``id_key``
+    names their id field, and a token-limit finish (``length``) leaves the last call unfinished."""
+    n = len(uses)
+    return tuple(
+        ToolDelta(
+            i,
+            u.get(id_key),
+            u.get("name"),
+            json.dumps(u.get("input"), ensure_ascii=False),
+            i < n - 1 or finish != "length",
+        )
+        for i, u in enumerate(uses)
+    )

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..sse import SSEEvent, encode_event
-from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolEdit, ToolSpec
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolEdit, ToolSpec, whole_tool_deltas
 from .base import (
     BadRequest,
     Completion,
@@ -263,17 +263,7 @@ class AnthropicMessages(Dialect):
             return None
         stop = obj.get("stop_reason")
         finish = _STOP_IN.get(stop, stop) if stop else None
-        n = len(uses)  # max_tokens cuts the last block
-        tools = tuple(
-            ToolDelta(
-                i,
-                b.get("id"),
-                b.get("name"),
-                json.dumps(b.get("input"), ensure_ascii=False),
-                i < n - 1 or finish != "length",
-            )
-            for i, b in enumerate(uses)
-        )
+        tools = whole_tool_deltas(uses, "id", finish)  # max_tokens cuts the last block
         usage = _parse_usage(obj.get("usage"))
         return EventInfo(EventKind.CONTENT, text=text, finish=finish, usage=usage, tools=tools)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolEdit, ToolSpec
+from ..toolcalls import Conversation, ToolCall, ToolDelta, ToolEdit, ToolSpec, whole_tool_deltas
 from .base import BadRequest, text_of
 
 __all__ = [
@@ -146,18 +146,7 @@ def tool_uses(obj: dict[str, Any]) -> list[dict[str, Any]]:
 
 def body_tool_deltas(obj: dict[str, Any], finish: str | None) -> tuple[ToolDelta, ...]:
     """The whole calls of a body; ``max_tokens`` cut the last one."""
-    uses = tool_uses(obj)
-    n = len(uses)
-    return tuple(
-        ToolDelta(
-            i,
-            u.get("toolUseId"),
-            u.get("name"),
-            json.dumps(u.get("input"), ensure_ascii=False),
-            i < n - 1 or finish != "length",
-        )
-        for i, u in enumerate(uses)
-    )
+    return whole_tool_deltas(tool_uses(obj), "toolUseId", finish)
 
 
 def stream_tool_delta(event_type: str, obj: dict[str, Any]) -> ToolDelta | None:
